@@ -1,0 +1,617 @@
+// Package pgstore is the Postgres event store, Portico's embedded default.
+//
+// Appends are serialised through one row (eventstore.head) whose lock each
+// appending transaction holds until it commits. Global positions are therefore
+// gap-free and handed out in commit order, and a reader that asks for
+// "position > N" can never pass an event that commits later. The price is that
+// appends commit one transaction at a time; the store wins the throughput back
+// with group commit: one goroutine per process gathers the appends waiting at
+// that moment and commits them in one transaction, each still checked against
+// its own expected version. docs/architecture.md compares the alternatives.
+package pgstore
+
+import (
+	"context"
+	"embed"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/portico-health/portico/eventstore"
+	"github.com/portico-health/portico/internal/pgdb"
+)
+
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+// Migrations is the event store's schema.
+func Migrations() pgdb.Migration {
+	sub, err := fs.Sub(migrationFiles, "migrations")
+	if err != nil {
+		panic(err) // the embedded folder is part of the binary
+	}
+	return pgdb.Migration{Name: "eventstore", FS: sub}
+}
+
+// notifyChannel carries a wake-up hint after each commit. It is only a hint:
+// subscribers poll as well, so a lost notification delays, never loses, an event.
+const notifyChannel = "eventstore_appended"
+
+// Config tunes the store. The zero value is ready to use.
+type Config struct {
+	// MaxBatchEvents caps how many events one group commit writes. 2000 by default.
+	MaxBatchEvents int
+	// PollInterval is how often an idle subscription reads the log even
+	// without a notification. 1s by default.
+	PollInterval time.Duration
+	// ReadBatch is how many events a subscription fetches per query. 500 by default.
+	ReadBatch int
+	// Logger receives operational warnings. slog.Default() by default.
+	Logger *slog.Logger
+}
+
+func (c Config) withDefaults() Config {
+	if c.MaxBatchEvents <= 0 {
+		c.MaxBatchEvents = 2000
+	}
+	if c.PollInterval <= 0 {
+		c.PollInterval = time.Second
+	}
+	if c.ReadBatch <= 0 {
+		c.ReadBatch = 500
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
+// Store is the Postgres event store.
+type Store struct {
+	pool   *pgxpool.Pool
+	cfg    Config
+	reqs   chan *appendRequest
+	wake   broadcaster
+	closed chan struct{}
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	once   sync.Once
+}
+
+var _ eventstore.Store = (*Store)(nil)
+
+// Open migrates the event store schema and starts the store on pool. The pool
+// stays the caller's: Close does not close it.
+func Open(ctx context.Context, pool *pgxpool.Pool, cfg Config) (*Store, error) {
+	if err := pgdb.Migrate(ctx, pool, Migrations()); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	runCtx, cancel := context.WithCancel(context.Background())
+	s := &Store{
+		pool:   pool,
+		cfg:    cfg,
+		reqs:   make(chan *appendRequest, 1024),
+		closed: make(chan struct{}),
+		cancel: cancel,
+	}
+	s.wake.init()
+	s.wg.Add(2)
+	go s.appendLoop(runCtx)
+	go s.listenLoop(runCtx)
+	return s, nil
+}
+
+// Close stops the store. Appends waiting to be committed fail with ErrClosed.
+func (s *Store) Close() error {
+	s.once.Do(func() {
+		close(s.closed)
+		s.cancel()
+		s.wg.Wait()
+	})
+	return nil
+}
+
+// Ping checks the database.
+func (s *Store) Ping(ctx context.Context) error { return s.pool.Ping(ctx) }
+
+type appendRequest struct {
+	ctx      context.Context
+	stream   string
+	expected eventstore.ExpectedVersion
+	events   []eventstore.EventData
+	done     chan appendResponse
+}
+
+type appendResponse struct {
+	result eventstore.AppendResult
+	err    error
+}
+
+// Append implements eventstore.Store.
+func (s *Store) Append(ctx context.Context, stream string, expected eventstore.ExpectedVersion, events ...eventstore.EventData) (eventstore.AppendResult, error) {
+	if err := eventstore.ValidateEvents(stream, events); err != nil {
+		return eventstore.AppendResult{}, err
+	}
+	now := time.Now().UTC()
+	normalised := make([]eventstore.EventData, len(events))
+	for i, e := range events {
+		if len(e.Data) == 0 {
+			e.Data = json.RawMessage(`{}`)
+		}
+		if e.SchemaVersion <= 0 {
+			e.SchemaVersion = 1
+		}
+		if e.Metadata.RecordedAt.IsZero() {
+			e.Metadata.RecordedAt = now
+		}
+		// Postgres keeps microseconds; trim now so what is returned by a read
+		// equals what was appended.
+		e.Metadata.RecordedAt = e.Metadata.RecordedAt.UTC().Truncate(time.Microsecond)
+		normalised[i] = e
+	}
+	req := &appendRequest{ctx: ctx, stream: stream, expected: expected, events: normalised, done: make(chan appendResponse, 1)}
+	select {
+	case s.reqs <- req:
+	case <-s.closed:
+		return eventstore.AppendResult{}, eventstore.ErrClosed
+	case <-ctx.Done():
+		return eventstore.AppendResult{}, ctx.Err()
+	}
+	select {
+	case resp := <-req.done:
+		return resp.result, resp.err
+	case <-ctx.Done():
+		// The append may still commit; a retry with the same event ids is
+		// idempotent, so the caller can find out safely.
+		return eventstore.AppendResult{}, ctx.Err()
+	}
+}
+
+// appendLoop is the group committer: whatever appends are waiting when the
+// previous transaction ends go into the next one together.
+func (s *Store) appendLoop(ctx context.Context) {
+	defer s.wg.Done()
+	batch := make([]*appendRequest, 0, 64)
+	for {
+		batch = batch[:0]
+		select {
+		case req := <-s.reqs:
+			batch = append(batch, req)
+		case <-s.closed:
+			s.failPending(eventstore.ErrClosed)
+			return
+		}
+		n := len(batch[0].events)
+	gather:
+		for n < s.cfg.MaxBatchEvents {
+			select {
+			case req := <-s.reqs:
+				batch = append(batch, req)
+				n += len(req.events)
+			default:
+				break gather
+			}
+		}
+		s.commit(ctx, batch)
+	}
+}
+
+func (s *Store) failPending(err error) {
+	for {
+		select {
+		case req := <-s.reqs:
+			req.done <- appendResponse{err: err}
+		default:
+			return
+		}
+	}
+}
+
+// storedEvent is an event id already in the log, for idempotency checks.
+type storedEvent struct {
+	stream   string
+	version  int64
+	position eventstore.Position
+}
+
+// commit decides and writes one group of appends in one transaction.
+func (s *Store) commit(ctx context.Context, batch []*appendRequest) {
+	live := batch[:0:0]
+	for _, req := range batch {
+		if err := req.ctx.Err(); err != nil {
+			req.done <- appendResponse{err: err}
+			continue
+		}
+		live = append(live, req)
+	}
+	if len(live) == 0 {
+		return
+	}
+	results, err := s.commitTx(ctx, live)
+	if err != nil {
+		if ctx.Err() != nil {
+			err = eventstore.ErrClosed
+		}
+		for _, req := range live {
+			req.done <- appendResponse{err: fmt.Errorf("eventstore: append to %s: %w", req.stream, err)}
+		}
+		return
+	}
+	for i, req := range live {
+		req.done <- results[i]
+	}
+	s.wake.signal()
+}
+
+func (s *Store) commitTx(ctx context.Context, batch []*appendRequest) ([]appendResponse, error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback(context.Background()) //nolint:errcheck // after Commit this is a no-op
+
+	streamNames := make([]string, 0, len(batch))
+	var ids []uuid.UUID
+	for _, req := range batch {
+		streamNames = append(streamNames, req.stream)
+		for _, e := range req.events {
+			ids = append(ids, e.ID)
+		}
+	}
+
+	// One round trip: take the head lock, then (under it) read the versions
+	// of the streams involved and any of the event ids already stored.
+	var head int64
+	versions := make(map[string]int64, len(batch))
+	stored := make(map[uuid.UUID]storedEvent)
+	b := &pgx.Batch{}
+	b.Queue(`SELECT position FROM eventstore.head WHERE id FOR UPDATE`).QueryRow(func(row pgx.Row) error {
+		return row.Scan(&head)
+	})
+	b.Queue(`SELECT stream, version FROM eventstore.streams WHERE stream = ANY($1)`, streamNames).Query(func(rows pgx.Rows) error {
+		var name string
+		var v int64
+		_, err := pgx.ForEachRow(rows, []any{&name, &v}, func() error { versions[name] = v; return nil })
+		return err
+	})
+	b.Queue(`SELECT event_id, stream, version, position FROM eventstore.events WHERE event_id = ANY($1)`, ids).Query(func(rows pgx.Rows) error {
+		var id uuid.UUID
+		var se storedEvent
+		var pos int64
+		_, err := pgx.ForEachRow(rows, []any{&id, &se.stream, &se.version, &pos}, func() error {
+			se.position = eventstore.Position(pos)
+			stored[id] = se
+			return nil
+		})
+		return err
+	})
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return nil, err
+	}
+
+	var rows eventRows
+	written := make(map[string]bool, len(batch))
+	results := make([]appendResponse, len(batch))
+	position := head
+	for i, req := range batch {
+		current := versions[req.stream]
+		if res, found, err := idempotent(req, stored); found {
+			results[i] = appendResponse{result: res, err: err}
+			continue
+		}
+		if !req.expected.Matches(current) {
+			results[i] = appendResponse{err: &eventstore.ConflictError{Stream: req.stream, Expected: req.expected, Actual: current}}
+			continue
+		}
+		for _, e := range req.events {
+			position++
+			current++
+			rows.add(position, current, req.stream, e)
+			// A retry of this very append later in the same group is idempotent.
+			stored[e.ID] = storedEvent{stream: req.stream, version: current, position: eventstore.Position(position)}
+		}
+		versions[req.stream] = current
+		written[req.stream] = true
+		results[i] = appendResponse{result: eventstore.AppendResult{Version: current, Position: eventstore.Position(position)}}
+	}
+	if rows.len() == 0 {
+		return results, tx.Commit(ctx)
+	}
+
+	touched := make([]string, 0, len(written))
+	touchedCategories := make([]string, 0, len(written))
+	touchedVersions := make([]int64, 0, len(written))
+	for name := range written {
+		touched = append(touched, name)
+		touchedCategories = append(touchedCategories, eventstore.Category(name))
+		touchedVersions = append(touchedVersions, versions[name])
+	}
+	b = &pgx.Batch{}
+	b.Queue(`INSERT INTO eventstore.events
+		(position, event_id, stream, category, version, type, schema_version, data, metadata, recorded_at)
+		SELECT p, id, s, c, v, t, sv, d::jsonb, m::jsonb, r
+		FROM unnest($1::bigint[], $2::uuid[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::int[], $8::text[], $9::text[], $10::timestamptz[])
+		AS u(p, id, s, c, v, t, sv, d, m, r)`,
+		rows.position, rows.id, rows.stream, rows.category, rows.version, rows.typ, rows.schema, rows.data, rows.meta, rows.recorded)
+	b.Queue(`INSERT INTO eventstore.streams (stream, category, version)
+		SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[])
+		ON CONFLICT (stream) DO UPDATE SET version = excluded.version`,
+		touched, touchedCategories, touchedVersions)
+	b.Queue(`UPDATE eventstore.head SET position = $1 WHERE id`, position)
+	b.Queue(`SELECT pg_notify($1, $2)`, notifyChannel, strconv.FormatInt(position, 10))
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return nil, err
+	}
+	return results, tx.Commit(ctx)
+}
+
+// idempotent reports whether req's events are all stored already at the
+// place req asked for; then the append succeeds without writing. Some but not
+// all of them stored, or stored elsewhere, is a conflict: the ids were reused
+// for different events.
+func idempotent(req *appendRequest, stored map[uuid.UUID]storedEvent) (eventstore.AppendResult, bool, error) {
+	first, ok := stored[req.events[0].ID]
+	if !ok {
+		for _, e := range req.events[1:] {
+			if _, ok := stored[e.ID]; ok {
+				return eventstore.AppendResult{}, true, reused(req, e.ID)
+			}
+		}
+		return eventstore.AppendResult{}, false, nil
+	}
+	if want, exact := req.expected.Version(); exact && first.version != want+1 {
+		return eventstore.AppendResult{}, true, &eventstore.ConflictError{Stream: req.stream, Expected: req.expected, Actual: first.version - 1}
+	}
+	last := first
+	for i, e := range req.events {
+		se, ok := stored[e.ID]
+		if !ok || se.stream != req.stream || se.version != first.version+int64(i) {
+			return eventstore.AppendResult{}, true, reused(req, e.ID)
+		}
+		last = se
+	}
+	return eventstore.AppendResult{Version: last.version, Position: last.position}, true, nil
+}
+
+func reused(req *appendRequest, id uuid.UUID) error {
+	return fmt.Errorf("%w: event id %s is already stored elsewhere than this append to %s", eventstore.ErrInvalidEvent, id, req.stream)
+}
+
+// eventRows holds one group's new events column by column for one unnest insert.
+type eventRows struct {
+	position, version []int64
+	id                []uuid.UUID
+	stream, category  []string
+	typ, data, meta   []string
+	schema            []int32
+	recorded          []time.Time
+}
+
+func (r *eventRows) len() int { return len(r.position) }
+
+func (r *eventRows) add(position, version int64, stream string, e eventstore.EventData) {
+	meta, _ := json.Marshal(e.Metadata) // a struct of strings and a time cannot fail to marshal
+	r.position = append(r.position, position)
+	r.version = append(r.version, version)
+	r.id = append(r.id, e.ID)
+	r.stream = append(r.stream, stream)
+	r.category = append(r.category, eventstore.Category(stream))
+	r.typ = append(r.typ, e.Type)
+	r.schema = append(r.schema, int32(e.SchemaVersion))
+	r.data = append(r.data, string(e.Data))
+	r.meta = append(r.meta, string(meta))
+	r.recorded = append(r.recorded, e.Metadata.RecordedAt)
+}
+
+const selectEnvelope = `SELECT position, event_id, stream, version, type, schema_version, data, metadata FROM eventstore.events `
+
+// ReadStream implements eventstore.Store.
+func (s *Store) ReadStream(ctx context.Context, stream string, from int64, limit int) ([]eventstore.Envelope, error) {
+	if from < 1 {
+		from = 1
+	}
+	rows, err := s.pool.Query(ctx, selectEnvelope+`WHERE stream = $1 AND version >= $2 ORDER BY version LIMIT $3`, stream, from, limit)
+	if err != nil {
+		return nil, fmt.Errorf("eventstore: read %s: %w", stream, err)
+	}
+	return scanEnvelopes(rows, limit)
+}
+
+// ReadAll implements eventstore.Store.
+func (s *Store) ReadAll(ctx context.Context, after eventstore.Position, limit int, filter eventstore.Filter) ([]eventstore.Envelope, error) {
+	var rows pgx.Rows
+	var err error
+	if len(filter.Categories) == 0 {
+		rows, err = s.pool.Query(ctx, selectEnvelope+`WHERE position > $1 ORDER BY position LIMIT $2`, int64(after), limit)
+	} else {
+		rows, err = s.pool.Query(ctx, selectEnvelope+`WHERE category = ANY($3) AND position > $1 ORDER BY position LIMIT $2`, int64(after), limit, filter.Categories)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("eventstore: read all: %w", err)
+	}
+	return scanEnvelopes(rows, limit)
+}
+
+func scanEnvelopes(rows pgx.Rows, capacity int) ([]eventstore.Envelope, error) {
+	out := make([]eventstore.Envelope, 0, min(capacity, 1024))
+	var e eventstore.Envelope
+	var data, meta []byte
+	var pos int64
+	_, err := pgx.ForEachRow(rows, []any{&pos, &e.ID, &e.Stream, &e.Version, &e.Type, &e.SchemaVersion, &data, &meta}, func() error {
+		e.Position = eventstore.Position(pos)
+		e.Data = append(json.RawMessage(nil), data...)
+		e.Metadata = eventstore.Metadata{}
+		if err := json.Unmarshal(meta, &e.Metadata); err != nil {
+			return fmt.Errorf("event %d metadata: %w", e.Position, err)
+		}
+		out = append(out, e)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("eventstore: scan: %w", err)
+	}
+	return out, nil
+}
+
+// Head returns the position of the last committed event.
+func (s *Store) Head(ctx context.Context) (eventstore.Position, error) {
+	var p int64
+	// Reading head without the lock sees the last committed value.
+	err := s.pool.QueryRow(ctx, `SELECT position FROM eventstore.head WHERE id`).Scan(&p)
+	return eventstore.Position(p), err
+}
+
+// listenLoop turns Postgres notifications from every process appending to
+// this database into wake-ups for this process's subscriptions.
+func (s *Store) listenLoop(ctx context.Context) {
+	defer s.wg.Done()
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		err := s.listen(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		s.cfg.Logger.Warn("eventstore: listen connection lost; subscriptions fall back to polling until it is back", "err", err, "retry_in", backoff)
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+			return
+		}
+		backoff = min(backoff*2, 10*time.Second)
+	}
+}
+
+func (s *Store) listen(ctx context.Context) error {
+	conn, err := pgx.ConnectConfig(ctx, s.pool.Config().ConnConfig.Copy())
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(ctx, "LISTEN "+notifyChannel); err != nil {
+		return err
+	}
+	s.wake.signal() // something may have been committed while we were not listening
+	for {
+		if _, err := conn.WaitForNotification(ctx); err != nil {
+			return err
+		}
+		s.wake.signal()
+	}
+}
+
+// broadcaster wakes every waiting subscription at once.
+type broadcaster struct {
+	mu sync.Mutex
+	ch chan struct{}
+}
+
+func (b *broadcaster) init() { b.ch = make(chan struct{}) }
+
+// wait returns a channel closed at the next signal. Take it before reading,
+// so a commit between the read and the wait is not missed.
+func (b *broadcaster) wait() <-chan struct{} {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.ch
+}
+
+func (b *broadcaster) signal() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	close(b.ch)
+	b.ch = make(chan struct{})
+}
+
+// Subscribe implements eventstore.Store.
+func (s *Store) Subscribe(ctx context.Context, after eventstore.Position, filter eventstore.Filter) (eventstore.Subscription, error) {
+	select {
+	case <-s.closed:
+		return nil, eventstore.ErrClosed
+	default:
+	}
+	return &subscription{store: s, ctx: ctx, after: after, filter: filter, closed: make(chan struct{})}, nil
+}
+
+type subscription struct {
+	store     *Store
+	ctx       context.Context // the subscription's lifetime, from Subscribe
+	after     eventstore.Position
+	filter    eventstore.Filter
+	buf       []eventstore.Envelope
+	closed    chan struct{}
+	closeOnce sync.Once
+}
+
+// Next implements eventstore.Subscription. The poll loop is the data path;
+// notifications only cut the wait short.
+func (sub *subscription) Next(ctx context.Context) (eventstore.Envelope, error) {
+	backoff := 50 * time.Millisecond
+	for {
+		select {
+		case <-sub.closed:
+			return eventstore.Envelope{}, eventstore.ErrClosed
+		case <-sub.store.closed:
+			return eventstore.Envelope{}, eventstore.ErrClosed
+		case <-sub.ctx.Done():
+			return eventstore.Envelope{}, sub.ctx.Err()
+		default:
+		}
+		if len(sub.buf) > 0 {
+			e := sub.buf[0]
+			sub.buf = sub.buf[1:]
+			sub.after = e.Position
+			return e, nil
+		}
+		woken := sub.store.wake.wait()
+		events, err := sub.store.ReadAll(ctx, sub.after, sub.store.cfg.ReadBatch, sub.filter)
+		if err != nil {
+			if ctx.Err() != nil {
+				return eventstore.Envelope{}, ctx.Err()
+			}
+			sub.store.cfg.Logger.Warn("eventstore: subscription read failed; retrying", "err", err, "retry_in", backoff)
+			woken = nil // wait out the backoff, not the next commit
+		} else if len(events) > 0 {
+			sub.buf = events
+			backoff = 50 * time.Millisecond
+			continue
+		}
+		wait := sub.store.cfg.PollInterval
+		if err != nil {
+			wait = backoff
+			backoff = min(backoff*2, 5*time.Second)
+		}
+		timer := time.NewTimer(wait)
+		select {
+		case <-woken:
+		case <-timer.C:
+		case <-ctx.Done():
+			timer.Stop()
+			return eventstore.Envelope{}, ctx.Err()
+		case <-sub.ctx.Done():
+		case <-sub.closed:
+			timer.Stop()
+			return eventstore.Envelope{}, eventstore.ErrClosed
+		case <-sub.store.closed:
+			timer.Stop()
+			return eventstore.Envelope{}, eventstore.ErrClosed
+		}
+		timer.Stop()
+	}
+}
+
+// Close implements eventstore.Subscription.
+func (sub *subscription) Close() error {
+	sub.closeOnce.Do(func() { close(sub.closed) })
+	return nil
+}
