@@ -1,0 +1,91 @@
+// Command portald is the Portico server: the HTTP API, the projections and
+// the side-effect handlers, in one process by default.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/portico-health/portico/internal/app"
+	"github.com/portico-health/portico/internal/config"
+	"github.com/portico-health/portico/internal/demo"
+	"github.com/portico-health/portico/internal/logging"
+	"github.com/portico-health/portico/readapi"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "portald:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	role := flag.String("role", "all", "what this process runs: api, projector or all")
+	loadDemo := flag.Bool("demo", false, "load the demo clinic (idempotent) before serving")
+	flag.Parse()
+	switch *role {
+	case "api", "projector", "all":
+	default:
+		return fmt.Errorf("--role %q: want api, projector or all", *role)
+	}
+	cfg, err := config.FromEnv(os.Getenv)
+	if err != nil {
+		return err
+	}
+	cfg.ProjectionsEnabled = *role != "api"
+	logger := logging.New(os.Stderr, cfg.LogLevel)
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	a, err := app.Open(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+
+	if *loadDemo {
+		s, err := demo.Load(ctx, a.Commands)
+		if err != nil {
+			return fmt.Errorf("demo data: %w", err)
+		}
+		fmt.Fprintf(os.Stderr, "\nPortico demo clinic %q is ready.\n  Staff sign-in: %s / %s\n  API:           %s/api/v1\n\n",
+			demo.ClinicName, s.AdminEmail, s.AdminPassword, cfg.PublicURL)
+	}
+
+	srv := &http.Server{
+		Addr: cfg.HTTPAddr,
+		Handler: readapi.New(readapi.Deps{
+			Logger: logger,
+			Ready: []readapi.Check{
+				{Name: "database", Run: a.Pool.Ping},
+				{Name: "eventstore", Run: a.Store.Ping},
+			},
+		}),
+		ReadHeaderTimeout: 10 * time.Second,
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ListenAndServe() }()
+	logger.Info("portald listening", "addr", cfg.HTTPAddr, "role", *role, "eventstore", cfg.EventStore, "instance", cfg.InstanceName)
+
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	logger.Info("portald shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}

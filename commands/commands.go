@@ -1,0 +1,138 @@
+// Package commands is Portico's write side: one small handler per command.
+// Each loads the aggregate it needs from the event store, lets the domain
+// decide, and appends what the domain recorded with the version it loaded, so
+// a concurrent change surfaces as a conflict instead of being overwritten.
+package commands
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/portico-health/portico/domain"
+	"github.com/portico-health/portico/eventstore"
+)
+
+// Actor is who issues a command.
+type Actor struct {
+	ID       string
+	Kind     string // staff, portal, system, stripe
+	Role     string
+	ClinicID uuid.UUID
+}
+
+// System is the actor of operator tools such as portalctl.
+func System(tool string) Actor { return Actor{ID: tool, Kind: "system"} }
+
+// Meta travels with a command into every event it causes.
+type Meta struct {
+	Actor         Actor
+	CorrelationID string
+	CausationID   string
+	// CommandID identifies this command; event ids derive from it, so a
+	// retried command (same Idempotency-Key) writes nothing twice.
+	CommandID string
+}
+
+func (m Meta) withDefaults() Meta {
+	if m.CommandID == "" {
+		m.CommandID = uuid.NewString()
+	}
+	if m.CorrelationID == "" {
+		m.CorrelationID = m.CommandID
+	}
+	return m
+}
+
+func (m Meta) event(clinicID uuid.UUID, now time.Time) eventstore.Metadata {
+	md := eventstore.Metadata{
+		ActorID:       m.Actor.ID,
+		ActorKind:     m.Actor.Kind,
+		ActorRole:     m.Actor.Role,
+		CorrelationID: m.CorrelationID,
+		CausationID:   m.CausationID,
+		CommandID:     m.CommandID,
+		RecordedAt:    now,
+	}
+	if clinicID != uuid.Nil {
+		md.ClinicID = clinicID.String()
+	}
+	return md
+}
+
+// Handlers runs commands. Each command is a method in a file of its own name.
+type Handlers struct {
+	store eventstore.Store
+	creds *credentials
+	now   func() time.Time
+}
+
+// New makes the command handlers over an event store and the database that
+// keeps credentials.
+func New(store eventstore.Store, pool *pgxpool.Pool) *Handlers {
+	return &Handlers{store: store, creds: &credentials{pool: pool}, now: func() time.Time { return time.Now().UTC() }}
+}
+
+const readPage = 500
+
+// load replays a stream into agg. A missing stream leaves agg new.
+func (h *Handlers) load(ctx context.Context, stream string, agg domain.Aggregate) error {
+	root := agg.AggregateRoot()
+	for from := int64(1); ; {
+		page, err := h.store.ReadStream(ctx, stream, from, readPage)
+		if err != nil {
+			return err
+		}
+		for _, env := range page {
+			e, err := domain.Decode(env.Type, env.Data)
+			if err != nil {
+				return fmt.Errorf("load %s: %w", stream, err)
+			}
+			agg.Apply(e)
+			root.Loaded(env.Version)
+		}
+		if len(page) < readPage {
+			return nil
+		}
+		from = page[len(page)-1].Version + 1
+	}
+}
+
+// save appends what agg recorded since it was loaded, expecting the stream to
+// be still at the loaded version.
+func (h *Handlers) save(ctx context.Context, meta Meta, clinicID uuid.UUID, stream string, agg domain.Aggregate) error {
+	root := agg.AggregateRoot()
+	pending := root.Pending()
+	if len(pending) == 0 {
+		return nil
+	}
+	md := meta.event(clinicID, h.now())
+	events := make([]eventstore.EventData, len(pending))
+	for i, e := range pending {
+		data, err := marshal(e)
+		if err != nil {
+			return err
+		}
+		events[i] = eventstore.EventData{
+			// The stream is part of the seed: one command may write to several streams.
+			ID:            eventstore.DeterministicID(meta.CommandID+"/"+stream, int(root.Version())+i),
+			Type:          e.EventType(),
+			SchemaVersion: 1,
+			Data:          data,
+			Metadata:      md,
+		}
+	}
+	res, err := h.store.Append(ctx, stream, eventstore.Exactly(root.Version()), events...)
+	if errors.Is(err, eventstore.ErrConflict) {
+		return domain.Conflict("concurrent_update", "someone else changed this at the same time; try again")
+	}
+	if err != nil {
+		return err
+	}
+	root.Saved(res.Version)
+	return nil
+}

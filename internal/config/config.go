@@ -1,0 +1,102 @@
+// Package config reads Portico's configuration from the environment
+// (API.md, "Configuration"): defaults first, then validation, so a process
+// with a bad setting refuses to start and says which one.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"strings"
+)
+
+// Config is every setting of portald and portalctl.
+type Config struct {
+	HTTPAddr           string // PORTAL_HTTP_ADDR
+	DatabaseURL        string // PORTAL_DATABASE_URL
+	EventStore         string // PORTAL_EVENTSTORE: postgres or esdb
+	ESDBURL            string // PORTAL_ESDB_URL
+	PublicURL          string // PORTAL_PUBLIC_URL
+	SMTPURL            string // PORTAL_SMTP_URL
+	EmailFrom          string // PORTAL_EMAIL_FROM
+	StripeSecretKey    string // PORTAL_STRIPE_SECRET_KEY
+	StripeWebhookKey   string // PORTAL_STRIPE_WEBHOOK_SECRET
+	StripeAPIBase      string // PORTAL_STRIPE_API_BASE
+	LogLevel           string // PORTAL_LOG_LEVEL: debug, info, warn, error
+	InstanceName       string // PORTAL_INSTANCE: names this process in audit records and leases
+	ProjectionsEnabled bool   // set by portald --role
+}
+
+// Defaults are the values of API.md's configuration table.
+func Defaults() Config {
+	host, _ := os.Hostname()
+	return Config{
+		HTTPAddr:           "127.0.0.1:8080",
+		DatabaseURL:        "postgres://postgres@127.0.0.1:5432/portico?sslmode=disable",
+		EventStore:         "postgres",
+		PublicURL:          "http://127.0.0.1:8080",
+		EmailFrom:          "portal@localhost",
+		LogLevel:           "info",
+		InstanceName:       fmt.Sprintf("%s-%d", host, os.Getpid()),
+		ProjectionsEnabled: true,
+	}
+}
+
+// FromEnv reads the environment over the defaults and validates the result.
+func FromEnv(getenv func(string) string) (Config, error) {
+	c := Defaults()
+	set := func(dst *string, name string) {
+		if v := strings.TrimSpace(getenv(name)); v != "" {
+			*dst = v
+		}
+	}
+	set(&c.HTTPAddr, "PORTAL_HTTP_ADDR")
+	set(&c.DatabaseURL, "PORTAL_DATABASE_URL")
+	set(&c.EventStore, "PORTAL_EVENTSTORE")
+	set(&c.ESDBURL, "PORTAL_ESDB_URL")
+	set(&c.PublicURL, "PORTAL_PUBLIC_URL")
+	set(&c.SMTPURL, "PORTAL_SMTP_URL")
+	set(&c.EmailFrom, "PORTAL_EMAIL_FROM")
+	set(&c.StripeSecretKey, "PORTAL_STRIPE_SECRET_KEY")
+	set(&c.StripeWebhookKey, "PORTAL_STRIPE_WEBHOOK_SECRET")
+	set(&c.StripeAPIBase, "PORTAL_STRIPE_API_BASE")
+	set(&c.LogLevel, "PORTAL_LOG_LEVEL")
+	set(&c.InstanceName, "PORTAL_INSTANCE")
+	return c, c.Validate()
+}
+
+// Validate names every setting that cannot work.
+func (c Config) Validate() error {
+	var errs []error
+	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
+		errs = append(errs, fmt.Errorf("PORTAL_HTTP_ADDR %q: want host:port", c.HTTPAddr))
+	}
+	if !strings.HasPrefix(c.DatabaseURL, "postgres://") && !strings.HasPrefix(c.DatabaseURL, "postgresql://") {
+		errs = append(errs, errors.New("PORTAL_DATABASE_URL: want a postgres:// URL"))
+	}
+	switch c.EventStore {
+	case "postgres":
+	case "esdb":
+		if !strings.HasPrefix(c.ESDBURL, "esdb://") && !strings.HasPrefix(c.ESDBURL, "esdb+discover://") {
+			errs = append(errs, errors.New("PORTAL_EVENTSTORE=esdb needs PORTAL_ESDB_URL, e.g. esdb://127.0.0.1:2113?tls=false"))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("PORTAL_EVENTSTORE %q: want postgres or esdb", c.EventStore))
+	}
+	if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		errs = append(errs, fmt.Errorf("PORTAL_PUBLIC_URL %q: want an http(s) URL", c.PublicURL))
+	}
+	if c.SMTPURL != "" {
+		if u, err := url.Parse(c.SMTPURL); err != nil || (u.Scheme != "smtp" && u.Scheme != "smtps") || u.Host == "" {
+			errs = append(errs, errors.New("PORTAL_SMTP_URL: want smtp://host:port or smtps://host:port"))
+		}
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("PORTAL_LOG_LEVEL %q: want debug, info, warn or error", c.LogLevel))
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,125 @@
+// Package readapi is Portico's HTTP API on Gin. Query handlers read the
+// Postgres read models the projections keep; command handlers are thin
+// adapters that parse a request and call the write side (commands/). Every
+// error becomes an RFC 9457 problem in one place (problem.go).
+package readapi
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Check is one dependency /readyz looks at.
+type Check struct {
+	Name string
+	Run  func(ctx context.Context) error
+}
+
+// Deps is what the API needs from the process.
+type Deps struct {
+	Logger *slog.Logger
+	// Ready are the checks of /readyz: database, event store, projections.
+	Ready []Check
+}
+
+// New builds the HTTP handler.
+func New(d Deps) http.Handler {
+	if d.Logger == nil {
+		d.Logger = slog.Default()
+	}
+	gin.SetMode(gin.ReleaseMode)
+	r := gin.New()
+	r.HandleMethodNotAllowed = true
+	r.ContextWithFallback = true
+	r.Use(withCorrelation, accessLog(d.Logger), recoverer(d.Logger))
+	r.NoRoute(func(c *gin.Context) { abortProblem(c, http.StatusNotFound, "not_found", "no such resource") })
+	r.NoMethod(func(c *gin.Context) {
+		abortProblem(c, http.StatusMethodNotAllowed, "method_not_allowed", "this resource does not answer "+c.Request.Method)
+	})
+
+	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
+	r.GET("/readyz", readyz(d.Ready))
+	r.GET("/metrics", gin.WrapH(promhttp.Handler()))
+	return r
+}
+
+const correlationKey = "correlation_id"
+
+// withCorrelation gives every request a correlation id (the caller's
+// X-Correlation-ID if it is sane) that follows it into logs and events.
+func withCorrelation(c *gin.Context) {
+	id := c.GetHeader("X-Correlation-ID")
+	if _, err := uuid.Parse(id); err != nil {
+		id = uuid.NewString()
+	}
+	c.Set(correlationKey, id)
+	c.Header("X-Correlation-ID", id)
+	c.Next()
+}
+
+func correlationID(c *gin.Context) string { return c.GetString(correlationKey) }
+
+// accessLog logs the route template, never the raw path or query string:
+// those can carry names and search terms, which are PHI.
+func accessLog(l *slog.Logger) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		start := time.Now()
+		c.Next()
+		route := c.FullPath()
+		if route == "" {
+			route = "unmatched"
+		}
+		l.LogAttrs(c.Request.Context(), slog.LevelInfo, "http",
+			slog.String("method", c.Request.Method),
+			slog.String("route", route),
+			slog.Int("status", c.Writer.Status()),
+			slog.Duration("took", time.Since(start)),
+			slog.String("correlation_id", correlationID(c)))
+	}
+}
+
+func recoverer(l *slog.Logger) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				l.Error("panic serving request", "route", c.FullPath(), "correlation_id", correlationID(c), "panic", v)
+				abortProblem(c, http.StatusInternalServerError, "internal", "something went wrong on our side; quote the correlation id "+correlationID(c))
+			}
+		}()
+		c.Next()
+	}
+}
+
+// readyz answers 200 only when every dependency answers within a second.
+func readyz(checks []Check) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		results := make(map[string]string, len(checks))
+		ok := true
+		for _, chk := range checks {
+			ctx, cancel := context.WithTimeout(c.Request.Context(), time.Second)
+			err := chk.Run(ctx)
+			cancel()
+			if err != nil {
+				ok = false
+				results[chk.Name] = "failing"
+				slog.Warn("readiness check failed", "check", chk.Name, "err", err)
+				continue
+			}
+			results[chk.Name] = "ok"
+		}
+		status, word := http.StatusOK, "ready"
+		if !ok {
+			status, word = http.StatusServiceUnavailable, "not_ready"
+		}
+		c.JSON(status, gin.H{"status": word, "checks": results})
+	}
+}
