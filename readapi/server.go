@@ -12,7 +12,11 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/portico-health/portico/commands"
+	"github.com/portico-health/portico/eventstore"
 )
 
 // Check is one dependency /readyz looks at.
@@ -26,7 +30,21 @@ type Deps struct {
 	Logger *slog.Logger
 	// Ready are the checks of /readyz: database, event store, projections.
 	Ready []Check
+	// Pool reads the read models and sessions; Store and Commands serve the
+	// write side. All three may be nil in tests of the bare server.
+	Pool     *pgxpool.Pool
+	Store    eventstore.Store
+	Commands *commands.Handlers
 }
+
+// server carries the dependencies every route file's handlers share.
+type server struct {
+	Deps
+}
+
+// routeGroups are added by the feature files of this package (auth.go,
+// patients.go, …), each registering its own routes under /api/v1.
+var routeGroups []func(s *server, api *gin.RouterGroup)
 
 // New builds the HTTP handler.
 func New(d Deps) http.Handler {
@@ -46,6 +64,12 @@ func New(d Deps) http.Handler {
 	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
 	r.GET("/readyz", readyz(d.Ready))
 	r.GET("/metrics", gin.WrapH(promhttp.Handler()))
+
+	s := &server{Deps: d}
+	api := r.Group("/api/v1")
+	for _, add := range routeGroups {
+		add(s, api)
+	}
 	return r
 }
 

@@ -64,7 +64,10 @@ func run() error {
 	srv := &http.Server{
 		Addr: cfg.HTTPAddr,
 		Handler: readapi.New(readapi.Deps{
-			Logger: logger,
+			Logger:   logger,
+			Pool:     a.Pool,
+			Store:    a.Store,
+			Commands: a.Commands,
 			Ready: []readapi.Check{
 				{Name: "database", Run: a.Pool.Ping},
 				{Name: "eventstore", Run: a.Store.Ping},
