@@ -199,6 +199,24 @@ func TestIdempotentRetries(t *testing.T) {
 	if n := f.count("patient-2"); n != 3 {
 		t.Fatalf("a refused Any append wrote: %d events", n)
 	}
+
+	// Exact versions: the server writes stored ids again when the expected
+	// revision is the current one, so the store must refuse them itself.
+	if _, err := s.Append(t.Context(), "patient-1", eventstore.Exactly(4), a, b); !errors.Is(err, eventstore.ErrConflict) {
+		t.Errorf("exact append of a stored append at the stream's end: err = %v, want a conflict", err)
+	}
+	if _, err := s.Append(t.Context(), "patient-1", eventstore.Exactly(4), event("new"), c); !errors.Is(err, eventstore.ErrInvalidEvent) {
+		t.Errorf("exact append reusing one stored id at the stream's end: err = %v, want ErrInvalidEvent", err)
+	}
+	if _, err := s.Append(t.Context(), "patient-1", eventstore.Exactly(2), event("later"), event("new")); !errors.Is(err, eventstore.ErrConflict) {
+		t.Errorf("exact append of new ids behind the stream's end: err = %v, want a conflict", err)
+	}
+	if _, err := s.Append(t.Context(), "patient-1", eventstore.NoStream(), a, event("new")); !errors.Is(err, eventstore.ErrConflict) {
+		t.Errorf("append partly matching the stored one at its place: err = %v, want a conflict", err)
+	}
+	if n := f.count("patient-1"); n != 4 {
+		t.Fatalf("a refused exact append wrote: %d events", n)
+	}
 }
 
 // seedLog writes patients, invoices and the server's own events, interleaved.

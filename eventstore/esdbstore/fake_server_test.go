@@ -31,8 +31,13 @@ import (
 //   - subscribing to $all from a position excludes the event at it;
 //   - an append with an expected revision whose events are already stored
 //     right after that revision succeeds without writing and without a
-//     position; an append with Any is never deduplicated (the server's
-//     check for Any is best-effort, so the store must not rely on it).
+//     position; some but not all of them stored there is a wrong expected
+//     version (the server's CorruptedIdempotency answer);
+//   - an append whose expected revision is the stream's current one is
+//     written whatever ids are stored already (the server checks none);
+//   - an append with Any is never deduplicated (the server's check for Any
+//     is a cache of recent ids, best-effort, so the store must not rely on
+//     it).
 type fakeESDB struct {
 	api.UnimplementedStreamsServer
 

@@ -189,17 +189,14 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventstore.E
 	}
 	defer done()
 
-	if expected.IsAny() {
-		res, found, err := findAppended(ctx, client, stream, events)
-		if err != nil {
-			if errors.Is(err, eventstore.ErrInvalidEvent) {
-				return eventstore.AppendResult{}, err
-			}
-			return eventstore.AppendResult{}, s.fail(ctx, client, "append to "+stream, err)
+	if res, retried, err := precheck(ctx, client, stream, expected, events); err != nil {
+		var ce *eventstore.ConflictError
+		if errors.Is(err, eventstore.ErrInvalidEvent) || errors.As(err, &ce) {
+			return eventstore.AppendResult{}, err
 		}
-		if found {
-			return res, nil
-		}
+		return eventstore.AppendResult{}, s.fail(ctx, client, "append to "+stream, err)
+	} else if retried {
+		return res, nil
 	}
 
 	wr, err := client.AppendToStream(ctx, stream, esdb.AppendToStreamOptions{ExpectedRevision: expectedRevision(expected)}, proposed...)
@@ -260,64 +257,148 @@ func isNotFound(err error) bool {
 	return ok && code == esdb.ErrorCodeResourceNotFound
 }
 
-// anyRetryWindow is how many of a stream's latest events an append with
-// expected version Any searches for its own event ids.
+// retryWindow is how many of a stream's latest events an append searches
+// for its own event ids before writing, when the server would not (see
+// precheck).
 //
-// EventStoreDB deduplicates event ids reliably only for appends with an
-// expected revision; for Any it checks a cache of recent ids at best. So an
-// Any append first reads the stream backwards looking for its first event id.
-// The limit: a retry is recognised only while its events are among the
-// stream's last anyRetryWindow events, and two copies of the same append
-// racing each other can both miss and both write (the server's cache may
-// still catch the second). Appends that must be exactly-once use an expected
-// version.
-const anyRetryWindow = 256
+// EventStoreDB knows where an id is stored only through a cache of recent
+// ids, and consults it for expected revision Any alone; for an expected
+// revision it compares the ids with the events right after that revision,
+// and for an expected revision equal to the stream's current one it checks
+// nothing and writes (IndexWriter.CheckCommit in the server). So the store
+// reads the end of the stream itself. The limit: ids stored further back than
+// retryWindow events are not seen, and two copies of one Any append racing
+// each other can both miss and both write (the server's cache may still catch
+// the second). Appends that must be exactly-once use an expected version.
+const retryWindow = 256
 
-// findAppended looks for an earlier append of the same events at the end of
-// stream. All of them stored in order is a retry; some of them stored, or
-// stored out of order, is an id reused for other events.
-func findAppended(ctx context.Context, client *esdb.Client, stream string, events []eventstore.EventData) (eventstore.AppendResult, bool, error) {
+// precheck decides, before anything is written, what the server would get
+// wrong about event ids already stored in stream:
+//
+//   - With Any, the events all stored at consecutive versions are a retry:
+//     the append succeeds without writing (retried). Some of them stored, or
+//     stored out of order, is ids reused for other events: ErrInvalidEvent.
+//   - With an exact version v ≥ 1 while the stream is at v, any of the ids
+//     stored is a reuse at another place than where they were first
+//     appended, which the server would write again: the first event's id
+//     stored is a conflict (as in the Postgres store), another's
+//     ErrInvalidEvent.
+//
+// Everything else is left to the server, which decides it atomically: an
+// exact version whose ids are stored right after it is a retry; one whose ids
+// are partly stored there, or not at all while the stream has moved on, is a
+// wrong expected version; NoStream on an existing stream likewise.
+func precheck(ctx context.Context, client *esdb.Client, stream string, expected eventstore.ExpectedVersion, events []eventstore.EventData) (eventstore.AppendResult, bool, error) {
+	v, exact := expected.Version()
+	if exact && v == 0 {
+		return eventstore.AppendResult{}, false, nil // nothing is stored in a stream that does not exist
+	}
+	tail, err := readTail(ctx, client, stream, events)
+	if err != nil {
+		return eventstore.AppendResult{}, false, err
+	}
+	if tail.none() {
+		return eventstore.AppendResult{}, false, nil
+	}
+	if !exact {
+		res, ok := tail.retry()
+		if !ok {
+			return eventstore.AppendResult{}, false, tail.reused(stream, events)
+		}
+		return res, true, nil
+	}
+	if tail.version != v {
+		return eventstore.AppendResult{}, false, nil // the server answers: a retry or a conflict
+	}
+	if tail.found[0] != nil {
+		return eventstore.AppendResult{}, false, &eventstore.ConflictError{Stream: stream, Expected: expected, Actual: tail.version}
+	}
+	return eventstore.AppendResult{}, false, tail.reused(stream, events)
+}
+
+// tail is what the end of a stream says about an append's event ids.
+type tail struct {
+	// version is the stream's version when read: 0 for no stream.
+	version int64
+	// found[i] is where events[i]'s id is stored, nil if not among the
+	// stream's last retryWindow events.
+	found []*esdb.ResolvedEvent
+}
+
+// readTail reads stream backwards from its end, for at most retryWindow
+// events, looking for the ids of events. It stops at the first event's id:
+// the rest of a retried append has been seen by then.
+func readTail(ctx context.Context, client *esdb.Client, stream string, events []eventstore.EventData) (tail, error) {
+	t := tail{found: make([]*esdb.ResolvedEvent, len(events))}
 	index := make(map[uuid.UUID]int, len(events))
 	for i, e := range events {
 		index[e.ID] = i
 	}
-	found := make([]*esdb.ResolvedEvent, len(events))
-	seen := false
-	rs, err := client.ReadStream(ctx, stream, esdb.ReadStreamOptions{Direction: esdb.Backwards, From: esdb.End{}}, anyRetryWindow)
+	rs, err := client.ReadStream(ctx, stream, esdb.ReadStreamOptions{Direction: esdb.Backwards, From: esdb.End{}}, retryWindow)
 	if err != nil {
 		if isNotFound(err) {
-			return eventstore.AppendResult{}, false, nil
+			return t, nil
 		}
-		return eventstore.AppendResult{}, false, err
+		return t, err
 	}
 	defer rs.Close()
-	for {
+	for first := true; ; first = false {
 		ev, err := rs.Recv()
 		if errors.Is(err, io.EOF) || isNotFound(err) {
-			break
+			return t, nil
 		}
 		if err != nil {
-			return eventstore.AppendResult{}, false, err
+			return t, err
 		}
-		i, ok := index[ev.OriginalEvent().EventID]
+		rec := ev.OriginalEvent()
+		if first {
+			t.version = int64(rec.EventNumber) + 1
+		}
+		i, ok := index[rec.EventID]
 		if !ok {
 			continue
 		}
-		found[i], seen = ev, true
+		t.found[i] = ev
 		if i == 0 {
-			break // reading backwards, the rest of the append has been seen already
+			return t, nil
 		}
 	}
-	if !seen {
-		return eventstore.AppendResult{}, false, nil
-	}
-	for i, ev := range found {
-		if ev == nil || found[0] == nil || ev.OriginalEvent().EventNumber != found[0].OriginalEvent().EventNumber+uint64(i) {
-			return eventstore.AppendResult{}, true, fmt.Errorf("%w: event id %s is already stored in %s, but not as part of this same append", eventstore.ErrInvalidEvent, events[i].ID, stream)
+}
+
+// none reports whether none of the ids is stored.
+func (t tail) none() bool {
+	for _, ev := range t.found {
+		if ev != nil {
+			return false
 		}
 	}
-	last := found[len(found)-1]
-	return eventstore.AppendResult{Version: int64(last.OriginalEvent().EventNumber) + 1, Position: positionOf(last)}, true, nil
+	return true
+}
+
+// retry is the result of the earlier append, if every id is stored at
+// consecutive versions, in order.
+func (t tail) retry() (eventstore.AppendResult, bool) {
+	first := t.found[0]
+	if first == nil {
+		return eventstore.AppendResult{}, false
+	}
+	for i, ev := range t.found {
+		if ev == nil || ev.OriginalEvent().EventNumber != first.OriginalEvent().EventNumber+uint64(i) {
+			return eventstore.AppendResult{}, false
+		}
+	}
+	last := t.found[len(t.found)-1]
+	return eventstore.AppendResult{Version: int64(last.OriginalEvent().EventNumber) + 1, Position: positionOf(last)}, true
+}
+
+// reused is the error for ids stored elsewhere than this append.
+func (t tail) reused(stream string, events []eventstore.EventData) error {
+	for i, ev := range t.found {
+		if ev != nil {
+			return fmt.Errorf("%w: event id %s is already stored in %s at version %d, not as part of this same append", eventstore.ErrInvalidEvent, events[i].ID, stream, ev.OriginalEvent().EventNumber+1)
+		}
+	}
+	return fmt.Errorf("%w: event ids reused in %s", eventstore.ErrInvalidEvent, stream)
 }
 
 // currentVersion reads a stream's version after a conflict: -1 if that fails.

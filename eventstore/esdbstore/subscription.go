@@ -31,6 +31,7 @@ func (s *Store) Subscribe(ctx context.Context, after eventstore.Position, filter
 	unhook := context.AfterFunc(s.root, cancel)
 	sub := &subscription{
 		store:  s,
+		ctx:    runCtx,
 		filter: filter,
 		events: make(chan eventstore.Envelope),
 		done:   make(chan struct{}),
@@ -56,7 +57,9 @@ func (s *Store) Subscribe(ctx context.Context, after eventstore.Position, filter
 }
 
 type subscription struct {
-	store  *Store
+	store *Store
+	// ctx is the pump's: it ends with Subscribe's ctx, Close, or the store.
+	ctx    context.Context
 	filter eventstore.Filter
 	// events is unbuffered: an event is handed over only when Next asks, so
 	// the position the pump resumes from is always one the caller received.
@@ -72,6 +75,18 @@ type subscription struct {
 func (sub *subscription) Next(ctx context.Context) (eventstore.Envelope, error) {
 	if sub.closed.Load() {
 		return eventstore.Envelope{}, eventstore.ErrClosed
+	}
+	if sub.ctx.Err() != nil {
+		// The subscription is ending. The pump may be offering one more
+		// event still, and a select would take it as readily as the end:
+		// wait for the end, so that a Next after Subscribe's ctx ended
+		// reliably reports it.
+		select {
+		case <-sub.done:
+			return eventstore.Envelope{}, sub.err
+		case <-ctx.Done():
+			return eventstore.Envelope{}, ctx.Err()
+		}
 	}
 	select {
 	case env := <-sub.events:
