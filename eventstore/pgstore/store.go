@@ -615,3 +615,18 @@ func (sub *subscription) Close() error {
 	sub.closeOnce.Do(func() { close(sub.closed) })
 	return nil
 }
+
+// CountAfter counts the events after a position that pass filter: exact lag
+// for projections, since positions are gap-free.
+func (s *Store) CountAfter(ctx context.Context, after eventstore.Position, filter eventstore.Filter) (int64, error) {
+	var n int64
+	var err error
+	if len(filter.Categories) == 0 {
+		var head int64
+		err = s.pool.QueryRow(ctx, `SELECT position FROM eventstore.head WHERE id`).Scan(&head)
+		n = max(head-int64(after), 0)
+	} else {
+		err = s.pool.QueryRow(ctx, `SELECT count(*) FROM eventstore.events WHERE category = ANY($2) AND position > $1`, int64(after), filter.Categories).Scan(&n)
+	}
+	return n, err
+}
