@@ -274,7 +274,7 @@ func (e *Engine) runRouter(ctx context.Context, stop context.CancelFunc, p Proje
 			ShouldRetry: func(params middleware.RetryParams) bool {
 				return !errors.Is(params.Err, errRetired) && !errors.Is(params.Err, context.Canceled)
 			},
-			Logger:          watermill.NopLogger{},
+			Logger: watermill.NopLogger{},
 		}.Middleware,
 		middleware.Recoverer,
 	)
