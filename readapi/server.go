@@ -17,6 +17,7 @@ import (
 
 	"github.com/portico-health/portico/commands"
 	"github.com/portico-health/portico/eventstore"
+	"github.com/portico-health/portico/projections"
 )
 
 // Check is one dependency /readyz looks at.
@@ -35,6 +36,8 @@ type Deps struct {
 	Pool     *pgxpool.Pool
 	Store    eventstore.Store
 	Commands *commands.Handlers
+	// Engine reports projection status; nil hides GET /api/v1/projections.
+	Engine *projections.Engine
 }
 
 // server carries the dependencies every route file's handlers share.

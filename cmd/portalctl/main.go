@@ -36,6 +36,10 @@ const usage = `portalctl — Portico's operator tool
       load the demo clinic and print how to sign in
   portalctl staff add --email E --role admin|staff|billing|auditor [--name N] [--password P] [--clinic-id ID]
       add a staff account (the clinic may be left out when there is only one)
+  portalctl projections status | rebuild NAME | retry NAME
+      each read model's position, lag and state; rebuild one beside the live one and switch; re-apply dead letters
+  portalctl replay --as-of TIME|POSITION --patient ID
+      what the portal's read models held for a patient at a past moment (built in a scratch schema, then dropped)
 
 Configuration comes from the PORTAL_* environment variables (docs/configuration in API.md).
 `
@@ -85,6 +89,10 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		fmt.Fprintf(out, "Demo clinic %q %s.\nStaff sign-in: %s / %s\nStart the server with: go run ./cmd/portald\n",
 			demo.ClinicName, map[bool]string{true: "loaded", false: "was already loaded"}[s.Created], s.AdminEmail, s.AdminPassword)
 		return nil
+	case "projections":
+		return projectionsCmd(ctx, open, args[1:], out)
+	case "replay":
+		return replayCmd(ctx, open, args[1:], out)
 	case "staff":
 		if len(args) < 2 || args[1] != "add" {
 			return fmt.Errorf("staff: want `staff add`; %w", errUsage)

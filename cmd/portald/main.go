@@ -71,9 +71,17 @@ func run() error {
 			Ready: []readapi.Check{
 				{Name: "database", Run: a.Pool.Ping},
 				{Name: "eventstore", Run: a.Store.Ping},
+				{Name: "projections", Run: a.Engine.Ready},
 			},
+			Engine: a.Engine,
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
+	}
+	projectorsDone := make(chan struct{})
+	if cfg.ProjectionsEnabled {
+		go func() { _ = a.Engine.Run(ctx); close(projectorsDone) }()
+	} else {
+		close(projectorsDone)
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ListenAndServe() }()
@@ -90,5 +98,7 @@ func run() error {
 	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
+	// Projections finish the event in hand before the store and pool close.
+	<-projectorsDone
 	return nil
 }

@@ -17,6 +17,8 @@ import (
 	"github.com/portico-health/portico/internal/config"
 	"github.com/portico-health/portico/internal/pgdb"
 	"github.com/portico-health/portico/internal/schema"
+	"github.com/portico-health/portico/projections"
+	"github.com/portico-health/portico/projections/patients"
 )
 
 // App is an opened Portico.
@@ -25,7 +27,13 @@ type App struct {
 	Pool     *pgxpool.Pool
 	Store    eventstore.Store
 	Commands *commands.Handlers
+	Engine   *projections.Engine
 	Logger   *slog.Logger
+}
+
+// ReadModels are every projection Portico keeps, in the order they are set up.
+func ReadModels() []projections.Projection {
+	return []projections.Projection{patients.Projection{}}
 }
 
 // Open connects to the database (creating it if missing), applies
@@ -53,11 +61,21 @@ func Open(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, er
 		pool.Close()
 		return nil, fmt.Errorf("open %s event store: %w", cfg.EventStore, err)
 	}
+	engine, err := projections.New(projections.Config{Pool: pool, Store: store, Logger: logger}, ReadModels()...)
+	if err == nil {
+		err = engine.Setup(ctx)
+	}
+	if err != nil {
+		_ = store.Close()
+		pool.Close()
+		return nil, err
+	}
 	return &App{
 		Config:   cfg,
 		Pool:     pool,
 		Store:    store,
 		Commands: commands.New(store, pool),
+		Engine:   engine,
 		Logger:   logger,
 	}, nil
 }

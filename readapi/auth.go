@@ -1,0 +1,218 @@
+package readapi
+
+// Sign-in, sign-out and the session middleware every signed-in route uses.
+//
+//	api.GET("/patients", s.requireSession("staff"), h)           // any staff member
+//	api.POST("/staff", s.requireStaffRole("admin"), h)           // administrators only
+//	api.GET("/me", s.requireSession(), h)                        // staff or portal
+//
+// Behind either middleware, sessionOf(c) is the caller's session and
+// actorOf(c) the actor for a command. Tokens are never logged, put in an
+// error or an event; only their SHA-256 is stored (internal/sessions).
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
+
+	"github.com/portico-health/portico/commands"
+	"github.com/portico-health/portico/domain"
+	"github.com/portico-health/portico/internal/sessions"
+)
+
+func init() {
+	routeGroups = append(routeGroups, func(s *server, api *gin.RouterGroup) {
+		store := s.sessionStore()
+		api.POST("/auth/login", s.login(store))
+		api.POST("/auth/logout", s.requireSession(), s.logout(store))
+	})
+}
+
+// sessionClock is the clock of the session store New gives the server (nil:
+// the system clock). It lives here only because Deps has no place for a
+// session store yet; this package's tests set it to move time by hand.
+var sessionClock func() time.Time
+
+// sessionStore is the store of the server's sessions, in the database of Pool.
+func (s *server) sessionStore() *sessions.Store {
+	return sessions.New(s.Pool, sessions.WithClock(sessionClock))
+}
+
+// maxLoginBody bounds what POST /auth/login reads: a long password is at
+// most 256 characters, and nobody needs more to say who they are.
+const maxLoginBody = 16 << 10
+
+type loginRequest struct {
+	Email    string `json:"email"`
+	Password string `json:"password"`
+}
+
+// accountJSON is an account as the API shows it. ClinicID is only shown by
+// GET /me.
+type accountJSON struct {
+	ID       uuid.UUID  `json:"id"`
+	Kind     string     `json:"kind"`
+	Name     string     `json:"name"`
+	Email    string     `json:"email"`
+	Role     string     `json:"role,omitempty"`
+	ClinicID *uuid.UUID `json:"clinic_id,omitempty"`
+}
+
+func accountOf(a commands.Account) accountJSON {
+	return accountJSON{ID: a.ID, Kind: a.Kind, Name: a.Name, Email: a.Email, Role: a.Role}
+}
+
+type loginResponse struct {
+	Token     string      `json:"token"`
+	ExpiresAt time.Time   `json:"expires_at"`
+	Account   accountJSON `json:"account"`
+}
+
+// login answers POST /auth/login. Whatever was wrong (the body, the email,
+// the password) the answer is the same 401 invalid_credentials, reached
+// through the same work: a body that does not parse is an attempt with an
+// empty email and password, which commands.SignIn refuses like any other.
+func (s *server) login(store *sessions.Store) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		var in loginRequest
+		if err := json.NewDecoder(http.MaxBytesReader(c.Writer, c.Request.Body, maxLoginBody)).Decode(&in); err != nil {
+			in = loginRequest{}
+		}
+		acct, err := s.Commands.SignIn(c.Request.Context(), commands.SignIn{Email: in.Email, Password: in.Password})
+		if err != nil {
+			fail(c, err)
+			return
+		}
+		token, sess, err := store.Start(c.Request.Context(), sessions.Principal{
+			AccountID: acct.ID, AccountKind: acct.Kind, ClinicID: acct.ClinicID, Role: acct.Role,
+		})
+		if err != nil {
+			fail(c, err)
+			return
+		}
+		c.Header("Cache-Control", "no-store")
+		c.JSON(http.StatusOK, loginResponse{Token: token, ExpiresAt: sess.ExpiresAt.UTC(), Account: accountOf(acct)})
+	}
+}
+
+// logout answers POST /auth/logout: it ends the session the call was made
+// with (requireSession has checked it). Other sessions of the account live on.
+func (s *server) logout(store *sessions.Store) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		token, _ := bearerToken(c)
+		if err := store.End(c.Request.Context(), token); err != nil {
+			fail(c, err)
+			return
+		}
+		c.Status(http.StatusNoContent)
+	}
+}
+
+const sessionKey = "portico.session"
+
+// errUnauthenticated is the refusal of a call without a live session.
+func errUnauthenticated(detail string) *domain.Error {
+	return &domain.Error{Kind: domain.KindUnauthorized, Code: "unauthenticated", Message: detail}
+}
+
+// requireSession lets a call through only with a live session (from
+// Authorization: Bearer <token>), and puts the session on the context for
+// sessionOf. A missing, unknown, ended or expired session answers 401
+// unauthenticated. With kinds ("staff", "portal"), a session of another kind
+// answers 403 forbidden; without, any kind may pass.
+func (s *server) requireSession(kinds ...string) gin.HandlerFunc {
+	store := s.sessionStore()
+	return func(c *gin.Context) {
+		sess, ok := authenticate(c, store)
+		if !ok {
+			return
+		}
+		if len(kinds) > 0 && !slices.Contains(kinds, sess.AccountKind) {
+			fail(c, domain.Forbidden("this is not open to %s accounts", sess.AccountKind))
+		}
+	}
+}
+
+// requireStaffRole lets a call through only with a live staff session whose
+// role is one of roles (any staff role when none are given); it
+// authenticates the call itself unless requireSession already has. Other
+// signed-in callers answer 403 forbidden: these are staff administration
+// routes whose paths name no resource, so the answer reveals no id.
+func (s *server) requireStaffRole(roles ...string) gin.HandlerFunc {
+	store := s.sessionStore()
+	return func(c *gin.Context) {
+		sess, ok := authenticate(c, store)
+		if !ok {
+			return
+		}
+		if sess.AccountKind != sessions.KindStaff || (len(roles) > 0 && !slices.Contains(roles, sess.Role)) {
+			fail(c, domain.Forbidden("your role may not do this"))
+		}
+	}
+}
+
+// authenticate finds the call's session, on the context already or from its
+// bearer token. When there is none it has answered the call, and says false.
+func authenticate(c *gin.Context, store *sessions.Store) (sessions.Session, bool) {
+	if v, ok := c.Get(sessionKey); ok {
+		if sess, ok := v.(sessions.Session); ok {
+			return sess, true
+		}
+	}
+	token, ok := bearerToken(c)
+	if !ok {
+		refuse(c, errUnauthenticated("sign in first: this call needs the header Authorization: Bearer <token>"))
+		return sessions.Session{}, false
+	}
+	sess, err := store.Authenticate(c.Request.Context(), token)
+	if errors.Is(err, sessions.ErrInvalid) {
+		refuse(c, errUnauthenticated("the session is unknown, ended or expired; sign in again"))
+		return sessions.Session{}, false
+	}
+	if err != nil {
+		fail(c, err)
+		return sessions.Session{}, false
+	}
+	c.Set(sessionKey, sess)
+	return sess, true
+}
+
+// refuse answers 401 with the challenge RFC 6750 asks for.
+func refuse(c *gin.Context, err *domain.Error) {
+	c.Header("WWW-Authenticate", `Bearer realm="portico"`)
+	fail(c, err)
+}
+
+// bearerToken reads Authorization: Bearer <token> (the scheme in any case).
+func bearerToken(c *gin.Context) (string, bool) {
+	scheme, token, ok := strings.Cut(strings.TrimSpace(c.GetHeader("Authorization")), " ")
+	token = strings.TrimSpace(token)
+	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
+		return "", false
+	}
+	return token, true
+}
+
+// sessionOf is the caller's session. Only handlers behind requireSession or
+// requireStaffRole may call it; anywhere else it panics (a 500), rather than
+// let an unauthenticated call act as nobody.
+func sessionOf(c *gin.Context) sessions.Session {
+	v, ok := c.Get(sessionKey)
+	sess, isSession := v.(sessions.Session)
+	if !ok || !isSession {
+		panic("readapi: sessionOf on a route without requireSession")
+	}
+	return sess
+}
+
+// actorOf is the caller as the actor of a command.
+func actorOf(c *gin.Context) commands.Actor {
+	sess := sessionOf(c)
+	return commands.Actor{ID: sess.AccountID.String(), Kind: sess.AccountKind, Role: sess.Role, ClinicID: sess.ClinicID}
+}
