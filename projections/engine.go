@@ -5,7 +5,6 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"sync"
 	"time"
@@ -28,11 +27,7 @@ var migrationFiles embed.FS
 // Migrations is the engine's schema: checkpoints, dead letters, and the rm
 // and reporting schemas.
 func Migrations() pgdb.Migration {
-	sub, err := fs.Sub(migrationFiles, "migrations")
-	if err != nil {
-		panic(err) // the embedded folder is part of the binary
-	}
-	return pgdb.Migration{Name: "projection", FS: sub}
+	return pgdb.Embedded("projection", migrationFiles, "migrations")
 }
 
 // Config configures an Engine. Pool and Store are required.

@@ -15,7 +15,6 @@ import (
 	"embed"
 	"encoding/json"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"strconv"
 	"sync"
@@ -34,11 +33,7 @@ var migrationFiles embed.FS
 
 // Migrations is the event store's schema.
 func Migrations() pgdb.Migration {
-	sub, err := fs.Sub(migrationFiles, "migrations")
-	if err != nil {
-		panic(err) // the embedded folder is part of the binary
-	}
-	return pgdb.Migration{Name: "eventstore", FS: sub}
+	return pgdb.Embedded("eventstore", migrationFiles, "migrations")
 }
 
 // notifyChannel carries a wake-up hint after each commit. It is only a hint:

@@ -140,3 +140,13 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, m Migration) error {
 	}
 	return nil
 }
+
+// Embedded is the migration set of the goose files in dir of fsys (an
+// embed.FS of its owner's package).
+func Embedded(name string, fsys fs.FS, dir string) Migration {
+	sub, err := fs.Sub(fsys, dir)
+	if err != nil {
+		panic(err) // the embedded folder is part of the binary
+	}
+	return Migration{Name: name, FS: sub}
+}

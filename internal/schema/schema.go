@@ -4,7 +4,6 @@ package schema
 
 import (
 	"embed"
-	"io/fs"
 
 	"github.com/portico-health/portico/internal/pgdb"
 )
@@ -14,9 +13,5 @@ var files embed.FS
 
 // Migrations is the application's migration set.
 func Migrations() pgdb.Migration {
-	sub, err := fs.Sub(files, "migrations")
-	if err != nil {
-		panic(err) // the embedded folder is part of the binary
-	}
-	return pgdb.Migration{Name: "portico", FS: sub}
+	return pgdb.Embedded("portico", files, "migrations")
 }
