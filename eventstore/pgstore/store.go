@@ -271,6 +271,10 @@ func (s *Store) commitTx(ctx context.Context, batch []*appendRequest) ([]appendR
 	versions := make(map[string]int64, len(batch))
 	stored := make(map[uuid.UUID]storedEvent)
 	b := &pgx.Batch{}
+	// A cached generic plan for `= ANY($1)` made while the tables were nearly
+	// empty stays a sequential scan as they grow (seen when autovacuum is off),
+	// so the lookups below are planned for the ids actually sent.
+	b.Queue(`SET LOCAL plan_cache_mode = force_custom_plan`)
 	b.Queue(`SELECT position FROM eventstore.head WHERE id FOR UPDATE`).QueryRow(func(row pgx.Row) error {
 		return row.Scan(&head)
 	})
