@@ -177,13 +177,23 @@ func (e *Engine) switchViews(ctx context.Context, tx pgx.Tx, p Projection, schem
 	}
 	for _, q := range e.projections {
 		for _, stmt := range q.ReportingViews() {
-			if _, err := tx.Exec(ctx, stmt); err != nil {
+			// In a savepoint: a failed statement would abort the whole
+			// transaction, and one failure here is expected.
+			sp, err := tx.Begin(ctx)
+			if err != nil {
+				return err
+			}
+			if _, err := sp.Exec(ctx, stmt); err != nil {
+				_ = sp.Rollback(ctx)
 				// A view over a projection that has no live generation yet
 				// waits for that projection's own setup.
 				if isUndefinedTable(err) {
 					continue
 				}
 				return fmt.Errorf("reporting view of %s: %w", q.Name(), err)
+			}
+			if err := sp.Commit(ctx); err != nil {
+				return err
 			}
 		}
 	}

@@ -340,7 +340,7 @@ func TestOnlyOneProcessRunsAProjectionAndAnotherTakesOver(t *testing.T) {
 
 	holders := func() int {
 		var n int
-		if err := v.pool.QueryRow(context.Background(), `SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 2 AND granted AND classid = $1`, uint32(0x50524A)).Scan(&n); err != nil {
+		if err := v.pool.QueryRow(context.Background(), `SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) AND objsubid = 2 AND granted AND classid = $1`, uint32(0x50524A)).Scan(&n); err != nil {
 			t.Fatal(err)
 		}
 		return n

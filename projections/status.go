@@ -148,7 +148,7 @@ func (e *Engine) Status(ctx context.Context) ([]Status, error) {
 		if err := e.cfg.Pool.QueryRow(ctx, `SELECT count(*) FROM projection.dead_letters WHERE name = $1 AND NOT resolved`, p.Name()).Scan(&s.Dead); err != nil {
 			return nil, err
 		}
-		if err := e.cfg.Pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND classid = $1 AND objid = $2 AND objsubid = 2 AND granted)`,
+		if err := e.cfg.Pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) AND classid = $1 AND objid = $2 AND objsubid = 2 AND granted)`,
 			uint32(leaseClass), uint32(leaseKey(p.Name()))).Scan(&s.Running); err != nil {
 			return nil, err
 		}
