@@ -15,6 +15,8 @@ import (
 
 	"github.com/portico-health/portico/domain"
 	"github.com/portico-health/portico/eventstore"
+	"github.com/portico-health/portico/internal/linktoken"
+	"github.com/portico-health/portico/internal/sessions"
 )
 
 // Actor is who issues a command.
@@ -66,16 +68,46 @@ func (m Meta) event(clinicID uuid.UUID, now time.Time) eventstore.Metadata {
 
 // Handlers runs commands. Each command is a method in a file of its own name.
 type Handlers struct {
-	store eventstore.Store
-	creds *credentials
-	now   func() time.Time
+	store    eventstore.Store
+	creds    *credentials
+	sessions *sessions.Store
+	tokens   *linktoken.Keys
+	now      func() time.Time
 }
 
-// New makes the command handlers over an event store and the database that
-// keeps credentials.
-func New(store eventstore.Store, pool *pgxpool.Pool) *Handlers {
-	return &Handlers{store: store, creds: &credentials{pool: pool}, now: func() time.Time { return time.Now().UTC() }}
+// Option changes a default of New.
+type Option func(*Handlers)
+
+// WithClock sets the clock that decides expiry (invitations, reset links,
+// the end of sessions) and stamps events. Tests move it by hand.
+func WithClock(now func() time.Time) Option {
+	return func(h *Handlers) {
+		if now != nil {
+			h.now = func() time.Time { return now().UTC() }
+		}
+	}
 }
+
+// WithLinkKeys sets the keys of emailed links (invitations, password
+// resets). Without them those commands refuse every link.
+func WithLinkKeys(k *linktoken.Keys) Option { return func(h *Handlers) { h.tokens = k } }
+
+// New makes the command handlers over an event store and the database that
+// keeps credentials and sessions.
+func New(store eventstore.Store, pool *pgxpool.Pool, opts ...Option) *Handlers {
+	h := &Handlers{store: store, creds: &credentials{pool: pool}, now: func() time.Time { return time.Now().UTC() }}
+	for _, o := range opts {
+		o(h)
+	}
+	h.sessions = sessions.New(pool, sessions.WithClock(h.now))
+	return h
+}
+
+// Now is the handlers' clock.
+func (h *Handlers) Now() time.Time { return h.now() }
+
+// LinkKeys are the keys of emailed links, for the mailer that writes them.
+func (h *Handlers) LinkKeys() *linktoken.Keys { return h.tokens }
 
 const readPage = 500
 
@@ -135,4 +167,27 @@ func (h *Handlers) save(ctx context.Context, meta Meta, clinicID uuid.UUID, stre
 	}
 	root.Saved(res.Version)
 	return nil
+}
+
+// update loads an aggregate, lets decide record events on it and saves
+// them, loading again and deciding again when someone else wrote to the
+// stream in between. Use it where a conflict means "try again" rather than
+// "refuse" (an account's stream is written by staff and by its owner).
+func (h *Handlers) update(ctx context.Context, meta Meta, clinicID uuid.UUID, stream string, fresh func() domain.Aggregate, decide func(domain.Aggregate) error) (domain.Aggregate, error) {
+	for attempt := 0; ; attempt++ {
+		agg := fresh()
+		if err := h.load(ctx, stream, agg); err != nil {
+			return nil, err
+		}
+		if err := decide(agg); err != nil {
+			return nil, err
+		}
+		err := h.save(ctx, meta, clinicID, stream, agg)
+		if err == nil {
+			return agg, nil
+		}
+		if de, ok := domain.AsError(err); !ok || de.Code != "concurrent_update" || attempt == 4 {
+			return nil, err
+		}
+	}
 }

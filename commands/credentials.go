@@ -17,3 +17,10 @@ func (c *credentials) setIfAbsent(ctx context.Context, account uuid.UUID, hash s
 	_, err := c.pool.Exec(ctx, `INSERT INTO credentials (account_id, password_hash) VALUES ($1, $2) ON CONFLICT (account_id) DO NOTHING`, account, hash)
 	return err
 }
+
+// set stores a new hash for the account, replacing any earlier one.
+func (c *credentials) set(ctx context.Context, account uuid.UUID, hash string) error {
+	_, err := c.pool.Exec(ctx, `INSERT INTO credentials (account_id, password_hash, updated_at) VALUES ($1, $2, now())
+		ON CONFLICT (account_id) DO UPDATE SET password_hash = EXCLUDED.password_hash, updated_at = now()`, account, hash)
+	return err
+}

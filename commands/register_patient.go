@@ -54,3 +54,29 @@ func (h *Handlers) loadPatientOfClinic(ctx context.Context, meta Meta, id uuid.U
 	}
 	return p, stream, nil
 }
+
+// PatientClinic is the clinic of a patient, from the patient's stream, or
+// not_found.
+func (h *Handlers) PatientClinic(ctx context.Context, id uuid.UUID) (uuid.UUID, error) {
+	p := &patient.Patient{}
+	if err := h.load(ctx, eventstore.StreamName(patient.Category, id.String()), p); err != nil {
+		return uuid.Nil, err
+	}
+	if domain.IsNew(p) {
+		return uuid.Nil, domain.NotFound("patient")
+	}
+	return p.ClinicID, nil
+}
+
+// Patient is a patient as its stream says now, or not_found. Callers check
+// that the reader may see it.
+func (h *Handlers) Patient(ctx context.Context, id uuid.UUID) (*patient.Patient, error) {
+	p := &patient.Patient{}
+	if err := h.load(ctx, eventstore.StreamName(patient.Category, id.String()), p); err != nil {
+		return nil, err
+	}
+	if domain.IsNew(p) {
+		return nil, domain.NotFound("patient")
+	}
+	return p, nil
+}

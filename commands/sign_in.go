@@ -10,6 +10,7 @@ import (
 
 	"github.com/portico-health/portico/domain"
 	"github.com/portico-health/portico/domain/emailclaim"
+	"github.com/portico-health/portico/domain/portaluser"
 	"github.com/portico-health/portico/domain/staff"
 	"github.com/portico-health/portico/eventstore"
 	"github.com/portico-health/portico/internal/password"
@@ -56,25 +57,49 @@ func (h *Handlers) SignIn(ctx context.Context, cmd SignIn) (Account, error) {
 		return Account{}, err
 	}
 	// Unknown addresses go on with the nil id: an empty stream, no hash.
-	acct := &staff.Account{}
-	if err := h.load(ctx, eventstore.StreamName(staff.Category, claim.AccountID.String()), acct); err != nil {
-		return Account{}, err
+	var (
+		usable  bool
+		account Account
+	)
+	switch claim.AccountKind {
+	case "portal":
+		u := &portaluser.User{}
+		if err := h.load(ctx, portalUserStream(claim.AccountID), u); err != nil {
+			return Account{}, err
+		}
+		// An account whose every grant was revoked has nothing to sign in to.
+		usable = u.ID == claim.AccountID && u.HasPassword && len(u.Active()) > 0
+		account = portalAccount(u)
+	default:
+		acct := &staff.Account{}
+		if err := h.load(ctx, eventstore.StreamName(staff.Category, claim.AccountID.String()), acct); err != nil {
+			return Account{}, err
+		}
+		usable = claim.AccountKind == "staff" && acct.ID == claim.AccountID && acct.HasPassword
+		account = staffAccount(acct)
 	}
 	hash, found, err := h.creds.hashOf(ctx, claim.AccountID)
 	if err != nil {
 		return Account{}, err
 	}
 
-	usable := emailOK && found &&
-		claim.AccountID != uuid.Nil &&
-		claim.AccountKind == "staff" && acct.ID == claim.AccountID && acct.HasPassword
+	usable = usable && emailOK && found && claim.AccountID != uuid.Nil
 	if !usable {
 		hash = fallback
 	}
 	if !password.Verify(cmd.Password, hash) || !usable {
 		return Account{}, InvalidCredentials()
 	}
-	return staffAccount(acct), nil
+	return account, nil
+}
+
+// PortalAccount is a portal account as its stream says now, or not_found.
+func (h *Handlers) PortalAccount(ctx context.Context, id uuid.UUID) (Account, error) {
+	u, err := h.PortalUser(ctx, id)
+	if err != nil {
+		return Account{}, err
+	}
+	return portalAccount(u), nil
 }
 
 // StaffAccount is a staff member's account as its stream says now, or

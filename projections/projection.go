@@ -45,6 +45,14 @@ type Projection interface {
 	Apply(ctx context.Context, w *Writer, e eventstore.Envelope) error
 }
 
+// SideEffects marks a handler that acts on the world (sends email, calls
+// Stripe) instead of keeping tables. It runs live like any projection, but is
+// never rebuilt or replayed: that would act again. SideEffects says what it
+// does, for the refusal.
+type SideEffects interface {
+	SideEffects() string
+}
+
 // ErrUnknownEvent marks an event type a projection does not know. Live, it
 // is counted and skipped; in a rebuild it fails the rebuild.
 var ErrUnknownEvent = errors.New("projections: unknown event type")

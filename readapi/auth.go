@@ -15,6 +15,7 @@ import (
 	"errors"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -24,24 +25,23 @@ import (
 	"github.com/portico-health/portico/commands"
 	"github.com/portico-health/portico/domain"
 	"github.com/portico-health/portico/internal/sessions"
+	"github.com/portico-health/portico/internal/throttle"
 )
 
 func init() {
 	routeGroups = append(routeGroups, func(s *server, api *gin.RouterGroup) {
 		store := s.sessionStore()
-		api.POST("/auth/login", s.login(store))
+		api.POST("/auth/login", s.login(store, s.limiter()))
 		api.POST("/auth/logout", s.requireSession(), s.logout(store))
 	})
 }
 
-// sessionClock is the clock of the session store New gives the server (nil:
-// the system clock). It lives here only because Deps has no place for a
-// session store yet; this package's tests set it to move time by hand.
-var sessionClock func() time.Time
+// limiter is the sign-in throttle, in the database of Pool.
+func (s *server) limiter() *throttle.Limiter { return throttle.New(s.Pool, throttle.WithClock(s.now)) }
 
 // sessionStore is the store of the server's sessions, in the database of Pool.
 func (s *server) sessionStore() *sessions.Store {
-	return sessions.New(s.Pool, sessions.WithClock(sessionClock))
+	return sessions.New(s.Pool, sessions.WithClock(s.now))
 }
 
 // maxLoginBody bounds what POST /auth/login reads: a long password is at
@@ -78,26 +78,50 @@ type loginResponse struct {
 // the password) the answer is the same 401 invalid_credentials, reached
 // through the same work: a body that does not parse is an attempt with an
 // empty email and password, which commands.SignIn refuses like any other.
-func (s *server) login(store *sessions.Store) gin.HandlerFunc {
+//
+// Failures are throttled per email and per client address (internal/throttle):
+// after a few, each attempt waits longer; after more, the email or the
+// address is refused for a while with 429 too_many_attempts, known and
+// unknown emails alike.
+func (s *server) login(store *sessions.Store, limiter *throttle.Limiter) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		var in loginRequest
 		if err := json.NewDecoder(http.MaxBytesReader(c.Writer, c.Request.Body, maxLoginBody)).Decode(&in); err != nil {
 			in = loginRequest{}
 		}
-		acct, err := s.Commands.SignIn(c.Request.Context(), commands.SignIn{Email: in.Email, Password: in.Password})
+		ctx := c.Request.Context()
+		keys := []string{throttle.AccountKey(in.Email), throttle.AddrKey(c.ClientIP())}
+		d, err := limiter.Check(ctx, keys...)
 		if err != nil {
 			fail(c, err)
 			return
 		}
-		token, sess, err := store.Start(c.Request.Context(), sessions.Principal{
-			AccountID: acct.ID, AccountKind: acct.Kind, ClinicID: acct.ClinicID, Role: acct.Role,
-		})
-		if err != nil {
+		if !d.Allowed {
+			wait := max(d.RetryAfter.Sub(s.now()), time.Second)
+			c.Header("Retry-After", strconv.Itoa(int(wait.Round(time.Second).Seconds())))
+			abortProblem(c, http.StatusTooManyRequests, "too_many_attempts", "too many failed sign-ins; try again later, or use \"Forgot password\"")
+			return
+		}
+		if err := d.Wait(ctx); err != nil {
 			fail(c, err)
 			return
 		}
-		c.Header("Cache-Control", "no-store")
-		c.JSON(http.StatusOK, loginResponse{Token: token, ExpiresAt: sess.ExpiresAt.UTC(), Account: accountOf(acct)})
+		acct, err := s.Commands.SignIn(ctx, commands.SignIn{Email: in.Email, Password: in.Password})
+		if err != nil {
+			if de, ok := domain.AsError(err); ok && de.Code == "invalid_credentials" {
+				if ferr := limiter.Fail(ctx, keys...); ferr != nil {
+					fail(c, ferr)
+					return
+				}
+			}
+			fail(c, err)
+			return
+		}
+		if err := limiter.Succeed(ctx, keys...); err != nil {
+			fail(c, err)
+			return
+		}
+		s.startSession(c, store, acct)
 	}
 }
 

@@ -1,6 +1,6 @@
 package readapi
 
-// An internal test: it moves the session clock (sessionClock) by hand.
+// An internal test: it moves the session clock (Deps.Clock) by hand.
 
 import (
 	"bytes"
@@ -87,12 +87,9 @@ func newAuthFixture(t *testing.T) *authFixture {
 		t.Fatal(err)
 	}
 	clock := &fakeClock{t: time.Date(2030, 3, 4, 9, 0, 0, 0, time.UTC)}
-	prev := sessionClock
-	sessionClock = clock.Now
-	t.Cleanup(func() { sessionClock = prev })
 	logs := &syncBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	h := New(Deps{Logger: logger, Pool: a.Pool, Store: a.Store, Commands: a.Commands})
+	h := New(Deps{Logger: logger, Pool: a.Pool, Store: a.Store, Commands: a.Commands, Clock: clock.Now})
 	return &authFixture{t: t, a: a, h: h, clock: clock, clinic: res, logs: logs}
 }
 

@@ -1,11 +1,14 @@
 package readapi
 
 import (
+	"context"
 	"net/http"
 
 	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
 
 	"github.com/portico-health/portico/domain"
+	"github.com/portico-health/portico/domain/portaluser"
 	"github.com/portico-health/portico/internal/sessions"
 )
 
@@ -15,14 +18,23 @@ func init() {
 	})
 }
 
-// me answers GET /me with the caller's account. A staff account is read
-// from its stream (there is no staff read model yet). Portal accounts, and
-// the patients they are linked to, come with the portal-users issue.
+type linkedPatient struct {
+	PatientID    uuid.UUID `json:"patient_id"`
+	Name         string    `json:"name"`
+	Relationship string    `json:"relationship"`
+	Permissions  []string  `json:"permissions"`
+}
+
+// me answers GET /me with the caller's account; for a portal user also the
+// patients linked to it. Both come from the account's own stream, the
+// source every access check reads, so /me never lists a patient the API
+// would then refuse, nor misses one just granted.
 func (s *server) me(c *gin.Context) {
 	sess := sessionOf(c)
+	ctx := c.Request.Context()
 	switch sess.AccountKind {
 	case sessions.KindStaff:
-		acct, err := s.Commands.StaffAccount(c.Request.Context(), sess.AccountID)
+		acct, err := s.Commands.StaffAccount(ctx, sess.AccountID)
 		if err != nil {
 			fail(c, err)
 			return
@@ -30,7 +42,55 @@ func (s *server) me(c *gin.Context) {
 		out := accountOf(acct)
 		out.ClinicID = &acct.ClinicID
 		c.JSON(http.StatusOK, out)
+	case sessions.KindPortal:
+		u, err := s.Commands.PortalUser(ctx, sess.AccountID)
+		if err != nil {
+			fail(c, err)
+			return
+		}
+		patients := []linkedPatient{}
+		for _, g := range u.Active() {
+			name, err := s.patientName(ctx, g.PatientID)
+			if err != nil {
+				fail(c, err)
+				return
+			}
+			patients = append(patients, linkedPatient{PatientID: g.PatientID, Name: name, Relationship: g.Relationship, Permissions: g.Permissions})
+		}
+		c.JSON(http.StatusOK, gin.H{
+			"id": u.ID, "kind": sessions.KindPortal, "name": u.Name, "email": u.Email,
+			"patients": patients,
+		})
 	default:
 		fail(c, domain.NotFound("account"))
 	}
+}
+
+// patientName is a patient's display name, from the patient's stream.
+func (s *server) patientName(ctx context.Context, id uuid.UUID) (string, error) {
+	p, err := s.Commands.Patient(ctx, id)
+	if err != nil {
+		return "", err
+	}
+	return p.FirstName + " " + p.LastName, nil
+}
+
+// portalGrant is the caller's live grant to a patient, read from the
+// account's stream on every request, so a revocation takes effect on the
+// next one. A patient the caller is not linked to, or whose grant lacks
+// perm (when given), is not found: ids cannot be probed.
+func (s *server) portalGrant(c *gin.Context, patientID uuid.UUID, perm string) (portaluser.Grant, error) {
+	sess := sessionOf(c)
+	if sess.AccountKind != sessions.KindPortal {
+		return portaluser.Grant{}, domain.NotFound("patient")
+	}
+	u, err := s.Commands.PortalUser(c.Request.Context(), sess.AccountID)
+	if err != nil {
+		return portaluser.Grant{}, err
+	}
+	g, ok := u.Access(patientID)
+	if !ok || (perm != "" && !g.Allows(perm)) {
+		return portaluser.Grant{}, domain.NotFound("patient")
+	}
+	return g, nil
 }

@@ -8,6 +8,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -38,11 +39,24 @@ type Deps struct {
 	Commands *commands.Handlers
 	// Engine reports projection status; nil hides GET /api/v1/projections.
 	Engine *projections.Engine
+	// Clock decides session expiry and statuses shown; nil is the system
+	// clock. Tests share one with the command handlers.
+	Clock func() time.Time
+}
+
+func (s *server) now() time.Time {
+	if s.Clock != nil {
+		return s.Clock().UTC()
+	}
+	return time.Now().UTC()
 }
 
 // server carries the dependencies every route file's handlers share.
 type server struct {
 	Deps
+	// background counts work a handler left running after its answer
+	// ("Forgot password"); Wait lets a process finish it before exiting.
+	background sync.WaitGroup
 }
 
 // routeGroups are added by the feature files of this package (auth.go,

@@ -64,6 +64,7 @@ func run() error {
 	srv := &http.Server{
 		Addr: cfg.HTTPAddr,
 		Handler: readapi.New(readapi.Deps{
+			Clock:    a.Clock,
 			Logger:   logger,
 			Pool:     a.Pool,
 			Store:    a.Store,

@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -15,10 +16,14 @@ import (
 	"github.com/portico-health/portico/eventstore/esdbstore"
 	"github.com/portico-health/portico/eventstore/pgstore"
 	"github.com/portico-health/portico/internal/config"
+	"github.com/portico-health/portico/internal/linktoken"
+	"github.com/portico-health/portico/internal/mail"
 	"github.com/portico-health/portico/internal/pgdb"
 	"github.com/portico-health/portico/internal/schema"
 	"github.com/portico-health/portico/projections"
+	"github.com/portico-health/portico/projections/mailer"
 	"github.com/portico-health/portico/projections/patients"
+	"github.com/portico-health/portico/projections/portalusers"
 )
 
 // App is an opened Portico.
@@ -29,18 +34,48 @@ type App struct {
 	Commands *commands.Handlers
 	Engine   *projections.Engine
 	Logger   *slog.Logger
+	// Clock is the clock Open was given (nil: the system clock), for the
+	// API's sessions.
+	Clock func() time.Time
 }
 
-// ReadModels are every projection Portico keeps, in the order they are set up.
+// ReadModels are every read model Portico keeps, in the order they are set
+// up. Side-effect handlers (the mailer) run on the same engine but are not
+// read models: they are never rebuilt.
 func ReadModels() []projections.Projection {
-	return []projections.Projection{patients.Projection{}}
+	return []projections.Projection{patients.Projection{}, portalusers.Projection{}}
 }
+
+// Option changes how Open wires the process; tests use them.
+type Option func(*options)
+
+type options struct {
+	clock  func() time.Time
+	sender mail.Sender
+	logger *slog.Logger
+}
+
+// WithLogger replaces the logger Open was given.
+func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
+
+// WithClock sets the clock of commands, sessions and the mailer.
+func WithClock(now func() time.Time) Option { return func(o *options) { o.clock = now } }
+
+// WithMailSender replaces the sender PORTAL_SMTP_URL would give.
+func WithMailSender(s mail.Sender) Option { return func(o *options) { o.sender = s } }
 
 // Open connects to the database (creating it if missing), applies
 // migrations, and opens the configured event store.
-func Open(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, error) {
+func Open(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Option) (*App, error) {
 	if logger == nil {
 		logger = slog.Default()
+	}
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.logger != nil {
+		logger = o.logger
 	}
 	pool, err := pgdb.Open(ctx, cfg.DatabaseURL)
 	if err != nil {
@@ -49,6 +84,20 @@ func Open(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, er
 	if err := pgdb.Migrate(ctx, pool, schema.Migrations()); err != nil {
 		pool.Close()
 		return nil, err
+	}
+	keys, err := linkKeys(ctx, cfg, pool)
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+	sender := o.sender
+	if sender == nil {
+		if cfg.SMTPURL == "" {
+			sender = mail.NewLog(logger)
+		} else if sender, err = mail.NewSMTP(cfg.SMTPURL, cfg.EmailFrom); err != nil {
+			pool.Close()
+			return nil, err
+		}
 	}
 	var store eventstore.Store
 	switch cfg.EventStore {
@@ -61,7 +110,9 @@ func Open(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, er
 		pool.Close()
 		return nil, fmt.Errorf("open %s event store: %w", cfg.EventStore, err)
 	}
-	engine, err := projections.New(projections.Config{Pool: pool, Store: store, Logger: logger}, ReadModels()...)
+	cmds := commands.New(store, pool, commands.WithClock(o.clock), commands.WithLinkKeys(keys))
+	handlers := append(ReadModels(), &mailer.Mailer{Commands: cmds, Sender: sender, PublicURL: cfg.PublicURL})
+	engine, err := projections.New(projections.Config{Pool: pool, Store: store, Logger: logger}, handlers...)
 	if err == nil {
 		err = engine.Setup(ctx)
 	}
@@ -74,10 +125,27 @@ func Open(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, er
 		Config:   cfg,
 		Pool:     pool,
 		Store:    store,
-		Commands: commands.New(store, pool),
+		Commands: cmds,
 		Engine:   engine,
 		Logger:   logger,
+		Clock:    o.clock,
 	}, nil
+}
+
+// linkKeys are the keys of emailed links: PORTAL_TOKEN_KEY, or the key kept
+// in the database when it is unset.
+func linkKeys(ctx context.Context, cfg config.Config, pool *pgxpool.Pool) (*linktoken.Keys, error) {
+	var key []byte
+	var err error
+	if cfg.TokenKey != "" {
+		key, err = linktoken.ParseKey(cfg.TokenKey)
+	} else {
+		key, err = linktoken.Stored(ctx, pool)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return linktoken.New(key)
 }
 
 // Close releases the event store and the database.

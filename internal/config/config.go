@@ -10,6 +10,8 @@ import (
 	"net/url"
 	"os"
 	"strings"
+
+	"github.com/portico-health/portico/internal/linktoken"
 )
 
 // Config is every setting of portald and portalctl.
@@ -26,6 +28,7 @@ type Config struct {
 	StripeAPIBase      string // PORTAL_STRIPE_API_BASE
 	LogLevel           string // PORTAL_LOG_LEVEL: debug, info, warn, error
 	InstanceName       string // PORTAL_INSTANCE: names this process in audit records and leases
+	TokenKey           string // PORTAL_TOKEN_KEY: hex or base64, 32+ bytes; unset: a key kept in the database
 	ProjectionsEnabled bool   // set by portald --role
 }
 
@@ -64,6 +67,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	set(&c.StripeAPIBase, "PORTAL_STRIPE_API_BASE")
 	set(&c.LogLevel, "PORTAL_LOG_LEVEL")
 	set(&c.InstanceName, "PORTAL_INSTANCE")
+	set(&c.TokenKey, "PORTAL_TOKEN_KEY")
 	return c, c.Validate()
 }
 
@@ -91,6 +95,11 @@ func (c Config) Validate() error {
 	if c.SMTPURL != "" {
 		if u, err := url.Parse(c.SMTPURL); err != nil || (u.Scheme != "smtp" && u.Scheme != "smtps") || u.Host == "" {
 			errs = append(errs, errors.New("PORTAL_SMTP_URL: want smtp://host:port or smtps://host:port"))
+		}
+	}
+	if c.TokenKey != "" {
+		if _, err := linktoken.ParseKey(c.TokenKey); err != nil {
+			errs = append(errs, errors.New("PORTAL_TOKEN_KEY: want 32 or more random bytes written as hex or base64"))
 		}
 	}
 	switch c.LogLevel {

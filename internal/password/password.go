@@ -18,7 +18,9 @@ const (
 	MaxLength = 256
 )
 
-// Problem says why a password is refused, or "" when it is acceptable.
+// Problem says why a password is refused, or "" when it is acceptable: it
+// must have MinLength to MaxLength characters and not be on the shipped list
+// of common passwords (IsCommon, case-insensitive).
 func Problem(pw string) string {
 	n := utf8.RuneCountInString(pw)
 	switch {
@@ -26,6 +28,8 @@ func Problem(pw string) string {
 		return "at least 8 characters"
 	case n > MaxLength:
 		return "at most 256 characters"
+	case IsCommon(pw):
+		return TooCommon
 	}
 	return ""
 }
