@@ -84,6 +84,7 @@ func run() error {
 	} else {
 		close(projectorsDone)
 	}
+	go a.Maintain(ctx)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ListenAndServe() }()
 	logger.Info("portald listening", "addr", cfg.HTTPAddr, "role", *role, "eventstore", cfg.EventStore, "instance", cfg.InstanceName)
