@@ -44,6 +44,9 @@ func (h *Handlers) AcceptInvitation(ctx context.Context, meta Meta, cmd AcceptIn
 	if err != nil {
 		return Account{}, invitation.ErrTokenInvalid
 	}
+	if g, ok := user.Grants[inv.PatientID]; !ok || g.Revoked {
+		return Account{}, invitation.ErrTokenInvalid // access was revoked after the invitation
+	}
 	var hash string
 	if user.HasPassword {
 		// An account that is active already proves itself with its password;

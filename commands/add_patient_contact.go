@@ -17,6 +17,9 @@ type AddPatientContact struct {
 // AddPatientContact adds the contact; only staff of the patient's clinic may.
 func (h *Handlers) AddPatientContact(ctx context.Context, meta Meta, cmd AddPatientContact) (uuid.UUID, error) {
 	meta = meta.withDefaults()
+	if err := requireRole(meta, patientManagers); err != nil {
+		return uuid.Nil, err
+	}
 	p, stream, err := h.loadPatientOfClinic(ctx, meta, cmd.PatientID)
 	if err != nil {
 		return uuid.Nil, err

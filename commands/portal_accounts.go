@@ -103,7 +103,7 @@ func inviteeOf(p *patient.Patient, contactID *uuid.UUID) (invitee, error) {
 // issueInvitation makes a new invitation of user to patient, notes it on the
 // account, and supersedes the patient's previous invitation of that account.
 func (h *Handlers) issueInvitation(ctx context.Context, meta Meta, user *portaluser.User, g portaluser.Grant, reason string, forms []uuid.UUID, message string) (uuid.UUID, error) {
-	id := uuid.NewSHA1(bootstrapNamespace, []byte("invitation:"+meta.CommandID+":"+g.PatientID.String()))
+	id := uuid.NewSHA1(bootstrapNamespace, []byte("invitation:"+meta.CommandID+":"+g.PatientID.String()+":"+user.ID.String()))
 	previous := uuid.Nil
 	if cur, ok := user.Grants[g.PatientID]; ok {
 		previous = cur.LatestInvitation

@@ -23,8 +23,8 @@ type RegisterPatient struct {
 // patient it made instead of making another.
 func (h *Handlers) RegisterPatient(ctx context.Context, meta Meta, cmd RegisterPatient) (uuid.UUID, error) {
 	meta = meta.withDefaults()
-	if meta.Actor.Kind != "staff" || meta.Actor.ClinicID == uuid.Nil {
-		return uuid.Nil, domain.Forbidden("only clinic staff register patients")
+	if err := requireRole(meta, patientManagers); err != nil || meta.Actor.ClinicID == uuid.Nil {
+		return uuid.Nil, domain.Forbidden("only clinic staff (admin or staff role) register patients")
 	}
 	id := uuid.NewSHA1(bootstrapNamespace, []byte("patient:"+meta.CommandID))
 	p := &patient.Patient{}

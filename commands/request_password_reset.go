@@ -47,13 +47,16 @@ func (h *Handlers) RequestPasswordReset(ctx context.Context, meta Meta, cmd Requ
 	}
 	meta.Actor = Actor{ID: user.ID.String(), Kind: "portal"}
 	if user.HasPassword {
-		// One email a minute at most, so the form cannot flood an inbox.
-		if requested := user.Reset.ExpiresAt.Add(-portaluser.ResetValidity); !user.Reset.Used && h.now().Sub(requested) < resendAfter {
-			return nil
-		}
 		resetID := uuid.NewSHA1(bootstrapNamespace, []byte("reset:"+meta.CommandID))
 		_, err := h.update(ctx, meta, uuid.Nil, portalUserStream(user.ID), newPortalUser, func(a domain.Aggregate) error {
-			a.(*portaluser.User).RequestReset(resetID, h.now())
+			u := a.(*portaluser.User)
+			// One email a minute at most, so the form cannot flood an inbox;
+			// decided on the state the append expects, so parallel requests
+			// cannot each pass.
+			if requested := u.Reset.ExpiresAt.Add(-portaluser.ResetValidity); !u.Reset.Used && h.now().Sub(requested) < resendAfter {
+				return nil
+			}
+			u.RequestReset(resetID, h.now())
 			return nil
 		})
 		return err

@@ -8,11 +8,13 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/gin-gonic/gin"
 
 	"github.com/portico-health/portico/commands"
+	"github.com/portico-health/portico/domain"
 	"github.com/portico-health/portico/internal/sessions"
 	"github.com/portico-health/portico/internal/throttle"
 )
@@ -45,12 +47,37 @@ func readTokenPassword(c *gin.Context) tokenPasswordRequest {
 func (s *server) acceptInvitation(store *sessions.Store) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		in := readTokenPassword(c)
-		acct, err := s.Commands.AcceptInvitation(c.Request.Context(), commands.Meta{CorrelationID: correlationID(c)},
-			commands.AcceptInvitation{Token: in.Token, Password: in.Password})
+		ctx := c.Request.Context()
+		// An active account accepts with its password: guesses through one
+		// link, or from one address, are throttled like sign-ins.
+		limiter := s.limiter()
+		keys := []string{throttle.AccountKey("invitation-link:" + in.Token), throttle.AddrKey(c.ClientIP())}
+		d, err := limiter.Check(ctx, keys...)
 		if err != nil {
 			fail(c, err)
 			return
 		}
+		if !d.Allowed {
+			c.Header("Retry-After", strconv.Itoa(int(max(d.RetryAfter.Sub(s.now()), time.Second).Round(time.Second).Seconds())))
+			abortProblem(c, http.StatusTooManyRequests, "too_many_attempts", "too many failed attempts; try again later")
+			return
+		}
+		if err := d.Wait(ctx); err != nil {
+			fail(c, err)
+			return
+		}
+		acct, err := s.Commands.AcceptInvitation(ctx, commands.Meta{CorrelationID: correlationID(c)},
+			commands.AcceptInvitation{Token: in.Token, Password: in.Password})
+		if err != nil {
+			if de, ok := domain.AsError(err); ok && de.Code != "password_rejected" {
+				_ = limiter.Fail(ctx, keys...)
+			} else {
+				_ = limiter.Succeed(ctx, keys[0])
+			}
+			fail(c, err)
+			return
+		}
+		_ = limiter.Succeed(ctx, keys...)
 		s.startSession(c, store, acct)
 	}
 }

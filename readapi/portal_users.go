@@ -16,7 +16,7 @@ import (
 
 func init() {
 	routeGroups = append(routeGroups, func(s *server, api *gin.RouterGroup) {
-		staff := api.Group("", s.requireSession("staff"))
+		staff := api.Group("", s.requireStaffRole("admin", "staff"))
 		staff.POST("/patients/:pid/portal-invitations", s.invitePortalUser)
 		staff.POST("/patients/:pid/portal-users", s.addPortalUser)
 		staff.GET("/patients/:pid/portal-users", s.listPortalUsers)

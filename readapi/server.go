@@ -39,6 +39,9 @@ type Deps struct {
 	Commands *commands.Handlers
 	// Engine reports projection status; nil hides GET /api/v1/projections.
 	Engine *projections.Engine
+	// TrustedProxies are the addresses or CIDRs of reverse proxies whose
+	// X-Forwarded-For is believed (PORTAL_TRUSTED_PROXIES); none by default.
+	TrustedProxies []string
 	// Clock decides session expiry and statuses shown; nil is the system
 	// clock. Tests share one with the command handlers.
 	Clock func() time.Time
@@ -71,6 +74,12 @@ func New(d Deps) http.Handler {
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
+	// The client address (sign-in throttling, audit records) comes from the
+	// connection unless a trusted proxy forwarded it: anyone can send
+	// X-Forwarded-For.
+	if err := r.SetTrustedProxies(d.TrustedProxies); err != nil {
+		panic("readapi: trusted proxies: " + err.Error())
+	}
 	r.ContextWithFallback = true
 	r.Use(withCorrelation, accessLog(d.Logger), recoverer(d.Logger))
 	r.NoRoute(func(c *gin.Context) { abortProblem(c, http.StatusNotFound, "not_found", "no such resource") })

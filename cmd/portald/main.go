@@ -64,11 +64,12 @@ func run() error {
 	srv := &http.Server{
 		Addr: cfg.HTTPAddr,
 		Handler: readapi.New(readapi.Deps{
-			Clock:    a.Clock,
-			Logger:   logger,
-			Pool:     a.Pool,
-			Store:    a.Store,
-			Commands: a.Commands,
+			Clock:          a.Clock,
+			TrustedProxies: cfg.TrustedProxies,
+			Logger:         logger,
+			Pool:           a.Pool,
+			Store:          a.Store,
+			Commands:       a.Commands,
 			Ready: []readapi.Check{
 				{Name: "database", Run: a.Pool.Ping},
 				{Name: "eventstore", Run: a.Store.Ping},

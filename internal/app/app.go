@@ -85,6 +85,9 @@ func Open(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...O
 		pool.Close()
 		return nil, err
 	}
+	if cfg.TokenKey == "" {
+		logger.Warn("PORTAL_TOKEN_KEY is unset: the key of emailed links is kept in the database, so a dump of it opens pending links; set PORTAL_TOKEN_KEY in production (docs/security.md)")
+	}
 	keys, err := linkKeys(ctx, cfg, pool)
 	if err != nil {
 		pool.Close()

@@ -16,20 +16,21 @@ import (
 
 // Config is every setting of portald and portalctl.
 type Config struct {
-	HTTPAddr           string // PORTAL_HTTP_ADDR
-	DatabaseURL        string // PORTAL_DATABASE_URL
-	EventStore         string // PORTAL_EVENTSTORE: postgres or esdb
-	ESDBURL            string // PORTAL_ESDB_URL
-	PublicURL          string // PORTAL_PUBLIC_URL
-	SMTPURL            string // PORTAL_SMTP_URL
-	EmailFrom          string // PORTAL_EMAIL_FROM
-	StripeSecretKey    string // PORTAL_STRIPE_SECRET_KEY
-	StripeWebhookKey   string // PORTAL_STRIPE_WEBHOOK_SECRET
-	StripeAPIBase      string // PORTAL_STRIPE_API_BASE
-	LogLevel           string // PORTAL_LOG_LEVEL: debug, info, warn, error
-	InstanceName       string // PORTAL_INSTANCE: names this process in audit records and leases
-	TokenKey           string // PORTAL_TOKEN_KEY: hex or base64, 32+ bytes; unset: a key kept in the database
-	ProjectionsEnabled bool   // set by portald --role
+	HTTPAddr           string   // PORTAL_HTTP_ADDR
+	DatabaseURL        string   // PORTAL_DATABASE_URL
+	EventStore         string   // PORTAL_EVENTSTORE: postgres or esdb
+	ESDBURL            string   // PORTAL_ESDB_URL
+	PublicURL          string   // PORTAL_PUBLIC_URL
+	SMTPURL            string   // PORTAL_SMTP_URL
+	EmailFrom          string   // PORTAL_EMAIL_FROM
+	StripeSecretKey    string   // PORTAL_STRIPE_SECRET_KEY
+	StripeWebhookKey   string   // PORTAL_STRIPE_WEBHOOK_SECRET
+	StripeAPIBase      string   // PORTAL_STRIPE_API_BASE
+	LogLevel           string   // PORTAL_LOG_LEVEL: debug, info, warn, error
+	InstanceName       string   // PORTAL_INSTANCE: names this process in audit records and leases
+	TrustedProxies     []string // PORTAL_TRUSTED_PROXIES: comma list of proxy addresses/CIDRs whose X-Forwarded-For is believed
+	TokenKey           string   // PORTAL_TOKEN_KEY: hex or base64, 32+ bytes; unset: a key kept in the database
+	ProjectionsEnabled bool     // set by portald --role
 }
 
 // Defaults are the values of API.md's configuration table.
@@ -68,6 +69,11 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	set(&c.LogLevel, "PORTAL_LOG_LEVEL")
 	set(&c.InstanceName, "PORTAL_INSTANCE")
 	set(&c.TokenKey, "PORTAL_TOKEN_KEY")
+	for _, p := range strings.Split(getenv("PORTAL_TRUSTED_PROXIES"), ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			c.TrustedProxies = append(c.TrustedProxies, p)
+		}
+	}
 	return c, c.Validate()
 }
 
@@ -100,6 +106,11 @@ func (c Config) Validate() error {
 	if c.TokenKey != "" {
 		if _, err := linktoken.ParseKey(c.TokenKey); err != nil {
 			errs = append(errs, errors.New("PORTAL_TOKEN_KEY: want 32 or more random bytes written as hex or base64"))
+		}
+	}
+	for _, p := range c.TrustedProxies {
+		if _, _, err := net.ParseCIDR(p); err != nil && net.ParseIP(p) == nil {
+			errs = append(errs, fmt.Errorf("PORTAL_TRUSTED_PROXIES: %q is neither an IP address nor a CIDR", p))
 		}
 	}
 	switch c.LogLevel {

@@ -93,7 +93,8 @@ func (k *Keys) Parse(purpose, token string) (Claims, error) {
 	if len(token) != base64.RawURLEncoding.EncodedLen(tokenBytes) {
 		return Claims{}, ErrInvalid
 	}
-	b, err := base64.RawURLEncoding.DecodeString(token)
+	// Strict: one token, one spelling (no stray bits in the last character).
+	b, err := base64.RawURLEncoding.Strict().DecodeString(token)
 	if err != nil || len(b) != tokenBytes || b[0] != version {
 		return Claims{}, ErrInvalid
 	}

@@ -73,13 +73,16 @@ func TestLogSenderRedactsAndSendsNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := buf.String()
-	for _, want := range []string{"parent@example.com", "Sunrise Therapy invites you to its patient portal", "token=REDACTED", "evt-1", "level=INFO"} {
+	for _, want := range []string{"p***@example.com", "Sunrise Therapy invites you to its patient portal", "token=REDACTED", "evt-1", "level=INFO"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("log lacks %q:\n%s", want, out)
 		}
 	}
 	if strings.Contains(out, "SECRET123") {
 		t.Fatalf("log has the token:\n%s", out)
+	}
+	if strings.Contains(out, "parent@example.com") {
+		t.Fatalf("log has the whole address:\n%s", out)
 	}
 	if strings.Count(out, "\n") != 1 {
 		t.Fatalf("want one log record:\n%s", out)
