@@ -79,7 +79,7 @@ func newPortal(t *testing.T) *portal {
 	done := make(chan struct{})
 	go func() { _ = a.Engine.Run(ctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
-	h := readapi.New(readapi.Deps{Logger: logger, Pool: a.Pool, Store: a.Store, Commands: a.Commands, Engine: a.Engine, Clock: clock.Now})
+	h := readapi.New(readapi.Deps{Logger: logger, Pool: a.Pool, Store: a.Store, Commands: a.Commands, Engine: a.Engine, Clock: clock.Now, Audit: a.Audit})
 	p := &portal{t: t, a: a, h: h, mail: mp, clock: clock, logs: logs}
 	p.staff = signIn(t, a, h, "Harbor Therapy", "front@harbor.example")
 	p.secrets = append(p.staff.secrets(), "long enough password")
@@ -255,6 +255,32 @@ func TestInvitationAcceptedOnceThenSignIn(t *testing.T) {
 		li, _ := u["last_invitation"].(map[string]any)
 		return u["status"] == "active" && u["relationship"] == "parent" && li["state"] == "accepted" && li["delivered_at"] != nil
 	})
+
+	// The parent sees who looked at the child's record: staff, by role.
+	eventually(t, "the access log shows the staff member's look", func() bool {
+		c, log := parent.do("GET", "/api/v1/portal/patients/"+pid+"/access-log", nil)
+		entries, _ := log["accesses"].([]any)
+		for _, e := range entries {
+			if m := e.(map[string]any); m["kind"] == "staff" && m["role"] == "admin" && m["outcome"] == "allowed" {
+				return c == http.StatusOK
+			}
+		}
+		return false
+	})
+	// Another patient's data, of this clinic or another, is not found.
+	otherChild, _ := p.patientWithParent("Otto", "someone@else.example")
+	for _, path := range []string{"/api/v1/portal/patients/" + otherChild + "/access-log", "/api/v1/portal/patients/" + contact + "/access-log"} {
+		if c, body := parent.do("GET", path, nil); c != http.StatusNotFound {
+			t.Errorf("GET %s by an unlinked portal user = %d %v, want 404", path, c, body)
+		}
+	}
+	otherClinic := signIn(t, p.a, p.h, "Other Clinic", "desk@other.example")
+	p.secrets = append(p.secrets, otherClinic.token)
+	for _, path := range []string{"/api/v1/patients/" + pid + "/portal-users", "/api/v1/audit/patients/" + pid + "/history", "/api/v1/portal/patients/" + pid + "/access-log"} {
+		if c, _ := otherClinic.do("GET", path, nil); c != http.StatusNotFound && c != http.StatusForbidden {
+			t.Errorf("GET %s by another clinic's staff = %d, want 404", path, c)
+		}
+	}
 	p.assertNoSecrets()
 }
 

@@ -89,7 +89,7 @@ func newAuthFixture(t *testing.T) *authFixture {
 	clock := &fakeClock{t: time.Date(2030, 3, 4, 9, 0, 0, 0, time.UTC)}
 	logs := &syncBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	h := New(Deps{Logger: logger, Pool: a.Pool, Store: a.Store, Commands: a.Commands, Clock: clock.Now})
+	h := New(Deps{Logger: logger, Pool: a.Pool, Store: a.Store, Commands: a.Commands, Clock: clock.Now, Audit: a.Audit})
 	return &authFixture{t: t, a: a, h: h, clock: clock, clinic: res, logs: logs}
 }
 
@@ -182,13 +182,19 @@ func TestLoginAndMe(t *testing.T) {
 		t.Fatalf("lower-case bearer = %d", rec.Code)
 	}
 
-	// Signing in writes no event.
+	// Signing in writes no event; each GET /me is an access record.
 	evs, err := f.a.Store.ReadAll(context.Background(), eventstore.Start, 1000, eventstore.Filter{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(evs) != 4 {
-		t.Fatalf("%d events after bootstrap and sign-in, want bootstrap's 4", len(evs))
+	accesses := 0
+	for _, e := range evs {
+		if e.Type == "PHIAccessRecorded" {
+			accesses++
+		}
+	}
+	if len(evs)-accesses != 4 || accesses != 2 {
+		t.Fatalf("%d events (%d access records) after bootstrap, sign-in and two GET /me; want bootstrap's 4 and 2 access records", len(evs), accesses)
 	}
 }
 
@@ -441,6 +447,6 @@ func TestRequireSessionKindsAndStaffRoles(t *testing.T) {
 		f.do(http.MethodGet, "/unguarded", admin, nil)
 	}()
 	// A portal session's /me waits for portal accounts.
-	f.h = New(Deps{Pool: f.a.Pool, Store: f.a.Store, Commands: f.a.Commands})
+	f.h = New(Deps{Pool: f.a.Pool, Store: f.a.Store, Commands: f.a.Commands, Audit: f.a.Audit})
 	wantProblem(t, f.me(portal), http.StatusNotFound, "not_found")
 }

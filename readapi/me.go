@@ -8,13 +8,14 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/portico-health/portico/domain"
+	"github.com/portico-health/portico/domain/audit"
 	"github.com/portico-health/portico/domain/portaluser"
 	"github.com/portico-health/portico/internal/sessions"
 )
 
 func init() {
 	routeGroups = append(routeGroups, func(s *server, api *gin.RouterGroup) {
-		api.GET("/me", s.requireSession(), s.me)
+		s.phi(api, "GET", "/me", audit.SubtypeRead, s.requireSession(), s.me)
 	})
 }
 
@@ -41,7 +42,7 @@ func (s *server) me(c *gin.Context) {
 		}
 		out := accountOf(acct)
 		out.ClinicID = &acct.ClinicID
-		c.JSON(http.StatusOK, out)
+		s.deliverPHI(c, http.StatusOK, out, phiAccess{})
 	case sessions.KindPortal:
 		u, err := s.Commands.PortalUser(ctx, sess.AccountID)
 		if err != nil {
@@ -49,7 +50,10 @@ func (s *server) me(c *gin.Context) {
 			return
 		}
 		patients := []linkedPatient{}
+		acc := phiAccess{Patients: []uuid.UUID{}, Entities: []audit.Entity{}}
 		for _, g := range u.Active() {
+			acc.Patients = append(acc.Patients, g.PatientID)
+			acc.Entities = append(acc.Entities, audit.Entity{Type: "Patient", ID: g.PatientID})
 			name, err := s.patientName(ctx, g.PatientID)
 			if err != nil {
 				fail(c, err)
@@ -57,10 +61,10 @@ func (s *server) me(c *gin.Context) {
 			}
 			patients = append(patients, linkedPatient{PatientID: g.PatientID, Name: name, Relationship: g.Relationship, Permissions: g.Permissions})
 		}
-		c.JSON(http.StatusOK, gin.H{
+		s.deliverPHI(c, http.StatusOK, gin.H{
 			"id": u.ID, "kind": sessions.KindPortal, "name": u.Name, "email": u.Email,
 			"patients": patients,
-		})
+		}, acc)
 	default:
 		fail(c, domain.NotFound("account"))
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/portico-health/portico/commands"
 	"github.com/portico-health/portico/domain"
+	"github.com/portico-health/portico/domain/audit"
 	"github.com/portico-health/portico/projections/patients"
 )
 
@@ -16,7 +17,7 @@ func init() {
 	routeGroups = append(routeGroups, func(s *server, api *gin.RouterGroup) {
 		staff := api.Group("", s.requireSession("staff"))
 		staff.POST("/patients", s.registerPatient)
-		staff.GET("/patients", s.searchPatients)
+		s.phi(staff, "GET", "/patients", audit.SubtypeQuery, s.searchPatients)
 		staff.POST("/patients/:pid/contacts", s.addPatientContact)
 	})
 }
@@ -89,7 +90,15 @@ func (s *server) searchPatients(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"patients": found})
+	acc := phiAccess{Patients: []uuid.UUID{}, Entities: []audit.Entity{}}
+	for _, p := range found {
+		acc.Patients = append(acc.Patients, p.ID)
+		acc.Entities = append(acc.Entities, audit.Entity{Type: "Patient", ID: p.ID, Version: p.Version})
+	}
+	if found == nil {
+		found = []patients.Patient{}
+	}
+	s.deliverPHI(c, http.StatusOK, gin.H{"patients": found}, acc)
 }
 
 // pathID reads a UUID path parameter; anything else is a resource that

@@ -11,6 +11,7 @@ import (
 
 	"github.com/portico-health/portico/commands"
 	"github.com/portico-health/portico/domain"
+	"github.com/portico-health/portico/domain/audit"
 	"github.com/portico-health/portico/projections/portalusers"
 )
 
@@ -19,7 +20,7 @@ func init() {
 		staff := api.Group("", s.requireStaffRole("admin", "staff"))
 		staff.POST("/patients/:pid/portal-invitations", s.invitePortalUser)
 		staff.POST("/patients/:pid/portal-users", s.addPortalUser)
-		staff.GET("/patients/:pid/portal-users", s.listPortalUsers)
+		s.phi(staff, "GET", "/patients/:pid/portal-users", audit.SubtypeQuery, s.listPortalUsers)
 		staff.DELETE("/patients/:pid/portal-users/:uid", s.revokePortalAccess)
 	})
 }
@@ -100,7 +101,11 @@ func (s *server) listPortalUsers(c *gin.Context) {
 	if users == nil {
 		users = []portalusers.PortalUser{}
 	}
-	c.JSON(http.StatusOK, gin.H{"portal_users": users})
+	acc := phiAccess{Patients: []uuid.UUID{pid}, Entities: []audit.Entity{{Type: "Patient", ID: pid}}}
+	for _, u := range users {
+		acc.Entities = append(acc.Entities, audit.Entity{Type: "RelatedPerson", ID: u.ID})
+	}
+	s.deliverPHI(c, http.StatusOK, gin.H{"portal_users": users}, acc)
 }
 
 // DELETE /patients/{pid}/portal-users/{uid}

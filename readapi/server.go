@@ -18,6 +18,7 @@ import (
 
 	"github.com/portico-health/portico/commands"
 	"github.com/portico-health/portico/eventstore"
+	"github.com/portico-health/portico/internal/phiaudit"
 	"github.com/portico-health/portico/projections"
 )
 
@@ -39,6 +40,9 @@ type Deps struct {
 	Commands *commands.Handlers
 	// Engine reports projection status; nil hides GET /api/v1/projections.
 	Engine *projections.Engine
+	// Audit records PHI accesses (internal/phiaudit). Without it every PHI
+	// route answers 503: nothing is shown unrecorded.
+	Audit phiaudit.Auditor
 	// TrustedProxies are the addresses or CIDRs of reverse proxies whose
 	// X-Forwarded-For is believed (PORTAL_TRUSTED_PROXIES); none by default.
 	TrustedProxies []string
@@ -92,7 +96,7 @@ func New(d Deps) http.Handler {
 	r.GET("/metrics", gin.WrapH(promhttp.Handler()))
 
 	s := &server{Deps: d}
-	api := r.Group("/api/v1")
+	api := r.Group("/api/v1", s.auditGuard)
 	for _, add := range routeGroups {
 		add(s, api)
 	}

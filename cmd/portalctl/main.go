@@ -1,5 +1,6 @@
 // Command portalctl is the operator's tool: bootstrap a clinic, load demo
-// data, add staff. Later issues add projections, replay and audit verbs.
+// data, add staff, follow projections, replay the read models, verify and
+// export the PHI access trail.
 package main
 
 import (
@@ -40,6 +41,20 @@ const usage = `portalctl — Portico's operator tool
       each read model's position, lag and state; rebuild one beside the live one and switch; re-apply dead letters
   portalctl replay --as-of TIME|POSITION --patient ID
       what the portal's read models held for a patient at a past moment (built in a scratch schema, then dropped)
+  portalctl audit verify [--heads FILE] [--print-heads]
+      check the PHI access trail: every chain in the event log and in rm.phi_access (hash links, numbering,
+      order), and that the two agree (rows may lag the log only beyond the projection's checkpoint). Prints
+      a summary and the first bad record; exits 1 when the trail does not verify.
+      --heads FILE: also check that the chain heads kept in FILE are still there with the same hash (this
+      alone finds records cut off the end of a chain). --print-heads: when the trail verifies, write the
+      heads as JSON to stdout and the summary to stderr; keep the file outside the database:
+        portalctl audit verify --print-heads > heads-2025-01-31.json
+        portalctl audit verify --heads heads-2025-01-31.json
+  portalctl audit export [--patient ID] [--actor ID] [--clinic-id ID] [--from T] [--to T] [--out FILE]
+      the access records of rm.phi_access as NDJSON, one FHIR R4 AuditEvent per line, oldest first
+      (stdout, or FILE created 0600). T is RFC 3339 or YYYY-MM-DD; --to is exclusive. The export is itself
+      a PHI access: it is recorded (agent system "portalctl", subtype export) before anything is written.
+      rm.phi_access is as current as the projection of a running portald.
 
 Configuration comes from the PORTAL_* environment variables (docs/configuration in API.md).
 `
@@ -93,6 +108,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return projectionsCmd(ctx, open, args[1:], out)
 	case "replay":
 		return replayCmd(ctx, open, args[1:], out)
+	case "audit":
+		return auditCmd(ctx, open, args[1:], out)
 	case "staff":
 		if len(args) < 2 || args[1] != "add" {
 			return fmt.Errorf("staff: want `staff add`; %w", errUsage)

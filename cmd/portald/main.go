@@ -65,6 +65,7 @@ func run() error {
 		Addr: cfg.HTTPAddr,
 		Handler: readapi.New(readapi.Deps{
 			Clock:          a.Clock,
+			Audit:          a.Audit,
 			TrustedProxies: cfg.TrustedProxies,
 			Logger:         logger,
 			Pool:           a.Pool,

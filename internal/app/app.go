@@ -21,7 +21,10 @@ import (
 	"github.com/portico-health/portico/internal/pgdb"
 	"github.com/portico-health/portico/internal/schema"
 	"github.com/portico-health/portico/projections"
+	"github.com/portico-health/portico/internal/phiaudit"
+	"github.com/portico-health/portico/projections/audittrail"
 	"github.com/portico-health/portico/projections/mailer"
+	"github.com/portico-health/portico/projections/patienthistory"
 	"github.com/portico-health/portico/projections/patients"
 	"github.com/portico-health/portico/projections/portalusers"
 )
@@ -34,6 +37,8 @@ type App struct {
 	Commands *commands.Handlers
 	Engine   *projections.Engine
 	Logger   *slog.Logger
+	// Audit records every PHI access in this process's chain.
+	Audit *phiaudit.Recorder
 	// Clock is the clock Open was given (nil: the system clock), for the
 	// API's sessions.
 	Clock func() time.Time
@@ -43,7 +48,7 @@ type App struct {
 // up. Side-effect handlers (the mailer) run on the same engine but are not
 // read models: they are never rebuilt.
 func ReadModels() []projections.Projection {
-	return []projections.Projection{patients.Projection{}, portalusers.Projection{}}
+	return []projections.Projection{patients.Projection{}, portalusers.Projection{}, audittrail.Projection{}, patienthistory.Projection{}}
 }
 
 // Option changes how Open wires the process; tests use them.
@@ -132,6 +137,7 @@ func Open(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...O
 		Engine:   engine,
 		Logger:   logger,
 		Clock:    o.clock,
+		Audit:    phiaudit.NewRecorder(store, cfg.InstanceName, logger),
 	}, nil
 }
 
@@ -153,6 +159,7 @@ func linkKeys(ctx context.Context, cfg config.Config, pool *pgxpool.Pool) (*link
 
 // Close releases the event store and the database.
 func (a *App) Close() {
+	a.Audit.Close()
 	_ = a.Store.Close()
 	a.Pool.Close()
 }
