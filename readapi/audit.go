@@ -261,7 +261,7 @@ func (s *server) portalAccessLog(c *gin.Context) {
 	if next != nil {
 		out["next_cursor"] = next.Encode()
 	}
-	s.deliverPHI(c, http.StatusOK, out, phiAccess{Patients: []uuid.UUID{pid}, OnBehalfOf: pid,
+	s.deliverPHI(c, http.StatusOK, out, phiAccess{Patients: []uuid.UUID{pid}, OnBehalfOf: behalfOf(g),
 		Entities: []audit.Entity{{Type: "Patient", ID: pid}}})
 }
 

@@ -79,6 +79,15 @@ func (s *server) patientName(ctx context.Context, id uuid.UUID) (string, error) 
 	return p.FirstName + " " + p.LastName, nil
 }
 
+// behalfOf is the patient a portal user acts for as a proxy (a parent, a
+// guardian); nil when the user is the patient.
+func behalfOf(g portaluser.Grant) uuid.UUID {
+	if g.Relationship == portaluser.RelationshipSelf {
+		return uuid.Nil
+	}
+	return g.PatientID
+}
+
 // portalGrant is the caller's live grant to a patient, read from the
 // account's stream on every request, so a revocation takes effect on the
 // next one. A patient the caller is not linked to, or whose grant lacks

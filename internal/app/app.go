@@ -22,6 +22,7 @@ import (
 	"github.com/portico-health/portico/internal/schema"
 	"github.com/portico-health/portico/projections"
 	"github.com/portico-health/portico/internal/phiaudit"
+	"github.com/portico-health/portico/projections/appointments"
 	"github.com/portico-health/portico/projections/audittrail"
 	"github.com/portico-health/portico/projections/mailer"
 	"github.com/portico-health/portico/projections/patienthistory"
@@ -48,7 +49,7 @@ type App struct {
 // up. Side-effect handlers (the mailer) run on the same engine but are not
 // read models: they are never rebuilt.
 func ReadModels() []projections.Projection {
-	return []projections.Projection{patients.Projection{}, portalusers.Projection{}, audittrail.Projection{}, patienthistory.Projection{}}
+	return []projections.Projection{patients.Projection{}, portalusers.Projection{}, audittrail.Projection{}, patienthistory.Projection{}, appointments.Projection{}}
 }
 
 // Option changes how Open wires the process; tests use them.
