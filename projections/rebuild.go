@@ -29,6 +29,9 @@ func (e *Engine) Rebuild(ctx context.Context, name string, progress func(positio
 	if !ok {
 		return RebuildResult{}, fmt.Errorf("projections: no projection %q", name)
 	}
+	if se, ok := p.(SideEffects); ok {
+		return RebuildResult{}, fmt.Errorf("projections: %s is never rebuilt: %s, and a rebuild would do it again", name, se.SideEffects())
+	}
 	start := time.Now()
 	res := RebuildResult{Name: name}
 
@@ -62,19 +65,34 @@ func (e *Engine) Rebuild(ctx context.Context, name string, progress func(positio
 	}
 	schema := schemaFor(name, res.Generation)
 
-	// Catch up in batches, outside any lock the live path needs.
+	// Catch up in batches, outside any lock the live path needs. The next
+	// page is read while the current one is written.
 	pos := eventstore.Start
+	filter := eventstore.Filter{Categories: p.Categories()}
+	ahead := e.readAhead(ctx, pos, filter)
 	for {
-		n, next, err := e.applyBatch(ctx, e.cfg.Pool, p, res.Generation, schema, pos, e.cfg.RebuildBatch)
-		if err != nil {
+		r := <-ahead
+		if r.err != nil {
+			return res, r.err
+		}
+		full := len(r.page) >= e.cfg.RebuildBatch
+		if full {
+			ahead = e.readAhead(ctx, r.page[len(r.page)-1].Position, filter)
+		}
+		if err := e.applyPage(ctx, e.cfg.Pool, p, res.Generation, schema, r.page, true); err != nil {
+			if full {
+				<-ahead // no read left running against a pool the caller may close
+			}
 			return res, err
 		}
-		res.Events += n
-		pos = next
+		if len(r.page) > 0 {
+			res.Events += int64(len(r.page))
+			pos = r.page[len(r.page)-1].Position
+		}
 		if progress != nil {
 			progress(uint64(pos), res.Events)
 		}
-		if n < int64(e.cfg.RebuildBatch) {
+		if !full {
 			break
 		}
 	}
@@ -118,9 +136,33 @@ func (e *Engine) Rebuild(ctx context.Context, name string, progress func(positio
 	return res, nil
 }
 
+// BatchApplier is a Projection that can write a whole page of events at
+// once. A rebuild then calls ApplyBatch once per page instead of Apply once
+// per event, so a projection can write many rows per statement. The result
+// must be the tables Apply would leave event by event, and an unknown event
+// type must fail it with ErrUnknownEvent as Apply does.
+type BatchApplier interface {
+	ApplyBatch(ctx context.Context, w *Writer, events []eventstore.Envelope) error
+}
+
 // querier is a pool or a transaction.
 type querier interface {
 	Begin(ctx context.Context) (pgx.Tx, error)
+}
+
+type readResult struct {
+	page []eventstore.Envelope
+	err  error
+}
+
+// readAhead reads the next page of a rebuild in the background.
+func (e *Engine) readAhead(ctx context.Context, after eventstore.Position, filter eventstore.Filter) <-chan readResult {
+	out := make(chan readResult, 1)
+	go func() {
+		page, err := e.cfg.Store.ReadAll(ctx, after, e.cfg.RebuildBatch, filter)
+		out <- readResult{page, err}
+	}()
+	return out
 }
 
 // applyBatch reads up to limit events after pos and applies them with the
@@ -130,28 +172,48 @@ func (e *Engine) applyBatch(ctx context.Context, q querier, p Projection, gen in
 	if err != nil || len(page) == 0 {
 		return 0, pos, err
 	}
-	err = pgx.BeginFunc(ctx, q, func(tx pgx.Tx) error {
-		w := newWriter(tx, schema)
-		for _, env := range page {
-			if err := p.Apply(ctx, w, env); err != nil {
-				if errors.Is(err, ErrUnknownEvent) {
-					return fmt.Errorf("rebuild of %s refused: %w (teach the projection this event first)", p.Name(), err)
-				}
-				return fmt.Errorf("rebuild of %s at position %d (%s): %w", p.Name(), env.Position, env.Type, err)
-			}
-		}
-		if err := w.Flush(ctx); err != nil {
-			return err
-		}
-		last := page[len(page)-1]
-		_, err := tx.Exec(ctx, `UPDATE projection.checkpoints SET position = $3, event_time = $4, updated_at = now() WHERE name = $1 AND generation = $2`,
-			p.Name(), gen, int64(last.Position), last.Metadata.RecordedAt)
-		return err
-	})
-	if err != nil {
+	if err := e.applyPage(ctx, q, p, gen, schema, page, false); err != nil {
 		return 0, pos, err
 	}
 	return int64(len(page)), page[len(page)-1].Position, nil
+}
+
+// applyPage applies a page of events with the checkpoint in one transaction.
+// With lazy, the commit does not wait for its WAL flush: a rebuild cut short
+// by a crash is dropped and started over (Rebuild begins by dropping any
+// generation left rebuilding), and the switch's own durable commit flushes
+// everything written before it.
+func (e *Engine) applyPage(ctx context.Context, q querier, p Projection, gen int, schema string, page []eventstore.Envelope, lazy bool) error {
+	if len(page) == 0 {
+		return nil
+	}
+	return pgx.BeginFunc(ctx, q, func(tx pgx.Tx) error {
+		w := newWriter(tx, schema)
+		if lazy {
+			w.Queue(`SET LOCAL synchronous_commit = off`)
+		}
+		if b, ok := p.(BatchApplier); ok {
+			if err := b.ApplyBatch(ctx, w, page); err != nil {
+				if errors.Is(err, ErrUnknownEvent) {
+					return fmt.Errorf("rebuild of %s refused: %w (teach the projection this event first)", p.Name(), err)
+				}
+				return fmt.Errorf("rebuild of %s at positions %d-%d: %w", p.Name(), page[0].Position, page[len(page)-1].Position, err)
+			}
+		} else {
+			for _, env := range page {
+				if err := p.Apply(ctx, w, env); err != nil {
+					if errors.Is(err, ErrUnknownEvent) {
+						return fmt.Errorf("rebuild of %s refused: %w (teach the projection this event first)", p.Name(), err)
+					}
+					return fmt.Errorf("rebuild of %s at position %d (%s): %w", p.Name(), env.Position, env.Type, err)
+				}
+			}
+		}
+		last := page[len(page)-1]
+		w.Queue(`UPDATE projection.checkpoints SET position = $3, event_time = $4, updated_at = now() WHERE name = $1 AND generation = $2`,
+			p.Name(), gen, int64(last.Position), last.Metadata.RecordedAt)
+		return w.Flush(ctx)
+	})
 }
 
 // dropGenerations removes the schemas and checkpoints of p's generations in state.
