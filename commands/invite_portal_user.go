@@ -46,6 +46,15 @@ func (h *Handlers) InvitePortalUser(ctx context.Context, meta Meta, cmd InvitePo
 	if !ok {
 		return Invited{}, domain.Invalid(map[string]string{"permissions": "any of documents, activities, forms, billing"})
 	}
+	// The forms must be the clinic's before anyone is invited.
+	for _, fid := range cmd.IntakeFormIDs {
+		if _, err := h.IntakeForm(ctx, p.ClinicID, fid); err != nil {
+			if _, refused := domain.AsError(err); refused {
+				return Invited{}, domain.Invalid(map[string]string{"intake_form_ids": "no such form in this clinic's library: " + fid.String()})
+			}
+			return Invited{}, err
+		}
+	}
 	user, err := h.portalAccountFor(ctx, meta, p.ClinicID, who.email, who.name)
 	if err != nil {
 		return Invited{}, err
@@ -61,6 +70,11 @@ func (h *Handlers) InvitePortalUser(ctx context.Context, meta Meta, cmd InvitePo
 	id, err := h.issueInvitation(ctx, meta, agg.(*portaluser.User), g, "staff", cmd.IntakeFormIDs, cmd.IntakeFormsMessage)
 	if err != nil {
 		return Invited{}, err
+	}
+	for _, fid := range cmd.IntakeFormIDs {
+		if _, err := h.AssignIntakeForm(ctx, meta, AssignIntakeForm{PatientID: p.ID, FormID: fid, Message: cmd.IntakeFormsMessage, InvitationID: &id}); err != nil {
+			return Invited{}, err
+		}
 	}
 	return Invited{InvitationID: id, PortalUserID: user.ID}, nil
 }
