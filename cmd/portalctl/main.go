@@ -101,8 +101,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(out, "Demo clinic %q %s.\nStaff sign-in: %s / %s\nStart the server with: go run ./cmd/portald\n",
-			demo.ClinicName, map[bool]string{true: "loaded", false: "was already loaded"}[s.Created], s.AdminEmail, s.AdminPassword)
+		fmt.Fprintf(out, "%sStart the server with: go run ./cmd/portald\n", s.Describe(cfg.PublicURL))
 		return nil
 	case "projections":
 		return projectionsCmd(ctx, open, args[1:], out)

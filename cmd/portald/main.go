@@ -57,8 +57,7 @@ func run() error {
 		if err != nil {
 			return fmt.Errorf("demo data: %w", err)
 		}
-		fmt.Fprintf(os.Stderr, "\nPortico demo clinic %q is ready.\n  Staff sign-in: %s / %s\n  API:           %s/api/v1\n\n",
-			demo.ClinicName, s.AdminEmail, s.AdminPassword, cfg.PublicURL)
+		fmt.Fprintf(os.Stderr, "\n%s\n", s.Describe(cfg.PublicURL))
 	}
 
 	srv := &http.Server{
@@ -67,6 +66,7 @@ func run() error {
 			Clock:          a.Clock,
 			Audit:          a.Audit,
 			TrustedProxies: cfg.TrustedProxies,
+			PublicURL:      cfg.PublicURL,
 			Logger:         logger,
 			Pool:           a.Pool,
 			Store:          a.Store,
