@@ -135,7 +135,9 @@ func (s *server) auditExport(c *gin.Context) {
 		return
 	}
 	if next != nil {
-		c.Header("Link", `<`+c.Request.URL.Path+`?cursor=`+next.Encode()+`>; rel="next"`)
+		q := c.Request.URL.Query()
+		q.Set("cursor", next.Encode())
+		c.Header("Link", `<`+c.Request.URL.Path+`?`+q.Encode()+`>; rel="next"`)
 	}
 	s.deliverPHIBytes(c, http.StatusOK, "application/x-ndjson", buf.Bytes(), accessOfRecords(records))
 }

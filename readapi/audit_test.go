@@ -181,7 +181,7 @@ func TestPHIIsWithheldWhenTheAccessCannotBeRecorded(t *testing.T) {
 // stallingAuditor records for real, then never returns: the process "dies"
 // between the durable record and the response.
 type stallingAuditor struct {
-	inner    interface {
+	inner interface {
 		Record(context.Context, audit.Access) (audit.Access, error)
 	}
 	recorded chan audit.Access

@@ -166,9 +166,11 @@ func Find(ctx context.Context, q Querier, f Filter) ([]audit.Access, *Cursor, er
 		where = append(where, fmt.Sprintf(`(recorded, record_id) < ($%d, $%d)`, len(args)-1, len(args)))
 	}
 	limit := f.Limit
-	if limit <= 0 || limit > 500 {
+	if limit <= 0 {
 		limit = 100
 	}
+	limit = min(limit, 10000) // the export's page; the API bounds each endpoint's own
+
 	rows, err := q.Query(ctx, `SELECT record, hash FROM rm.phi_access WHERE `+strings.Join(where, " AND ")+
 		fmt.Sprintf(` ORDER BY recorded DESC, record_id DESC LIMIT %d`, limit+1), args...)
 	if err != nil {
