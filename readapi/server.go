@@ -18,6 +18,7 @@ import (
 
 	"github.com/portico-health/portico/commands"
 	"github.com/portico-health/portico/eventstore"
+	"github.com/portico-health/portico/internal/blobstore"
 	"github.com/portico-health/portico/internal/phiaudit"
 	"github.com/portico-health/portico/projections"
 )
@@ -49,6 +50,16 @@ type Deps struct {
 	// Clock decides session expiry and statuses shown; nil is the system
 	// clock. Tests share one with the command handlers.
 	Clock func() time.Time
+	// PublicURL is the portal's address (PORTAL_PUBLIC_URL), printed on the
+	// portal handout.
+	PublicURL string
+	// Blobs keeps uploaded files (internal/blobstore); nil keeps them in
+	// the database of Pool.
+	Blobs blobstore.Store
+	// Uploads is what an uploaded file may be (size limit, media types by
+	// content); the zero value is blobstore's defaults (10 MiB; PDF, PNG,
+	// JPEG, DOCX).
+	Uploads blobstore.Policy
 }
 
 func (s *server) now() time.Time {

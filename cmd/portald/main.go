@@ -65,6 +65,8 @@ func run() error {
 		Handler: readapi.New(readapi.Deps{
 			Clock:          a.Clock,
 			Audit:          a.Audit,
+			Blobs:          a.Blobs,
+			Uploads:        a.UploadPolicy(),
 			TrustedProxies: cfg.TrustedProxies,
 			PublicURL:      cfg.PublicURL,
 			Logger:         logger,

@@ -31,6 +31,10 @@ type Clinic struct {
 	ID           uuid.UUID
 	Name         string
 	FirstAdminID uuid.UUID
+	// Contact is how portal users reach the clinic (contact.go).
+	Contact Contact
+	// options are the Clinic Options (options.go); nil: the defaults.
+	options *Options
 }
 
 // Apply is the clinic's one transition function.
@@ -38,6 +42,10 @@ func (c *Clinic) Apply(e domain.Event) {
 	switch e := e.(type) {
 	case Registered:
 		c.ID, c.Name, c.FirstAdminID = e.ClinicID, e.Name, e.FirstAdminID
+	case ContactSet:
+		c.Contact = e.Contact
+	case OptionsChanged:
+		c.applyOptions(e)
 	}
 }
 

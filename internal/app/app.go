@@ -15,15 +15,19 @@ import (
 	"github.com/portico-health/portico/eventstore"
 	"github.com/portico-health/portico/eventstore/esdbstore"
 	"github.com/portico-health/portico/eventstore/pgstore"
+	"github.com/portico-health/portico/internal/blobstore"
 	"github.com/portico-health/portico/internal/config"
 	"github.com/portico-health/portico/internal/linktoken"
 	"github.com/portico-health/portico/internal/mail"
 	"github.com/portico-health/portico/internal/pgdb"
+	"github.com/portico-health/portico/internal/phiaudit"
 	"github.com/portico-health/portico/internal/schema"
 	"github.com/portico-health/portico/projections"
-	"github.com/portico-health/portico/internal/phiaudit"
+	"github.com/portico-health/portico/projections/activities"
 	"github.com/portico-health/portico/projections/appointments"
 	"github.com/portico-health/portico/projections/audittrail"
+	"github.com/portico-health/portico/projections/documents"
+	"github.com/portico-health/portico/projections/intakeforms"
 	"github.com/portico-health/portico/projections/mailer"
 	"github.com/portico-health/portico/projections/patienthistory"
 	"github.com/portico-health/portico/projections/patients"
@@ -40,6 +44,9 @@ type App struct {
 	Logger   *slog.Logger
 	// Audit records every PHI access in this process's chain.
 	Audit *phiaudit.Recorder
+	// Blobs keeps uploaded files: on disk under PORTAL_BLOB_DIR, else in
+	// the database (blobs.go).
+	Blobs blobstore.Store
 	// Clock is the clock Open was given (nil: the system clock), for the
 	// API's sessions.
 	Clock func() time.Time
@@ -49,7 +56,7 @@ type App struct {
 // up. Side-effect handlers (the mailer) run on the same engine but are not
 // read models: they are never rebuilt.
 func ReadModels() []projections.Projection {
-	return []projections.Projection{patients.Projection{}, portalusers.Projection{}, audittrail.Projection{}, patienthistory.Projection{}, appointments.Projection{}}
+	return []projections.Projection{patients.Projection{}, portalusers.Projection{}, audittrail.Projection{}, patienthistory.Projection{}, appointments.Projection{}, documents.Projection{}, activities.Projection{}, intakeforms.Projection{}}
 }
 
 // Option changes how Open wires the process; tests use them.
@@ -99,6 +106,11 @@ func Open(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...O
 		pool.Close()
 		return nil, err
 	}
+	blobs, err := openBlobs(cfg, pool)
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
 	sender := o.sender
 	if sender == nil {
 		if cfg.SMTPURL == "" {
@@ -138,6 +150,7 @@ func Open(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...O
 		Engine:   engine,
 		Logger:   logger,
 		Clock:    o.clock,
+		Blobs:    blobs,
 		Audit:    phiaudit.NewRecorder(store, cfg.InstanceName, logger),
 	}, nil
 }

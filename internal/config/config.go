@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/portico-health/portico/internal/linktoken"
@@ -31,6 +32,8 @@ type Config struct {
 	TrustedProxies     []string // PORTAL_TRUSTED_PROXIES: comma list of proxy addresses/CIDRs whose X-Forwarded-For is believed
 	TokenKey           string   // PORTAL_TOKEN_KEY: hex or base64, 32+ bytes; unset: a key kept in the database
 	ProjectionsEnabled bool     // set by portald --role
+	BlobDir            string   // PORTAL_BLOB_DIR: keep uploaded files in this directory; unset: in the database
+	MaxUploadBytes     int64    // PORTAL_MAX_UPLOAD_BYTES: the largest uploaded file, default 10 MiB
 }
 
 // Defaults are the values of API.md's configuration table.
@@ -45,6 +48,7 @@ func Defaults() Config {
 		LogLevel:           "info",
 		InstanceName:       fmt.Sprintf("%s-%d", host, os.Getpid()),
 		ProjectionsEnabled: true,
+		MaxUploadBytes:     10 << 20,
 	}
 }
 
@@ -69,6 +73,14 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	set(&c.LogLevel, "PORTAL_LOG_LEVEL")
 	set(&c.InstanceName, "PORTAL_INSTANCE")
 	set(&c.TokenKey, "PORTAL_TOKEN_KEY")
+	set(&c.BlobDir, "PORTAL_BLOB_DIR")
+	if v := strings.TrimSpace(getenv("PORTAL_MAX_UPLOAD_BYTES")); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			n = -1
+		}
+		c.MaxUploadBytes = n
+	}
 	for _, p := range strings.Split(getenv("PORTAL_TRUSTED_PROXIES"), ",") {
 		if p = strings.TrimSpace(p); p != "" {
 			c.TrustedProxies = append(c.TrustedProxies, p)
@@ -102,6 +114,9 @@ func (c Config) Validate() error {
 		if u, err := url.Parse(c.SMTPURL); err != nil || (u.Scheme != "smtp" && u.Scheme != "smtps") || u.Host == "" {
 			errs = append(errs, errors.New("PORTAL_SMTP_URL: want smtp://host:port or smtps://host:port"))
 		}
+	}
+	if c.MaxUploadBytes != 0 && (c.MaxUploadBytes < 1<<10 || c.MaxUploadBytes > 1<<30) {
+		errs = append(errs, errors.New("PORTAL_MAX_UPLOAD_BYTES: want a whole number of bytes from 1024 to 1073741824"))
 	}
 	if c.TokenKey != "" {
 		if _, err := linktoken.ParseKey(c.TokenKey); err != nil {

@@ -1,0 +1,83 @@
+package clinic
+
+import (
+	"slices"
+	"strings"
+
+	"github.com/google/uuid"
+
+	"github.com/portico-health/portico/domain"
+	"github.com/portico-health/portico/domain/document"
+)
+
+// Options are the clinic's Clinic Options: what its portal shows.
+type Options struct {
+	// HiddenDocumentTypes are document types (domain/document.Types) the
+	// portal does not show, whenever the documents were completed.
+	HiddenDocumentTypes []string `json:"hidden_document_types"`
+	// ShowBalanceAndInvoices: portal users see the balance and invoices.
+	ShowBalanceAndInvoices bool `json:"show_balance_and_invoices"`
+	// PaymentProcessingEnabled: the clinic takes card payments online.
+	PaymentProcessingEnabled bool `json:"payment_processing_enabled"`
+}
+
+// DefaultOptions are a clinic's options until an administrator changes
+// them: nothing hidden, balance and invoices shown, no online payments.
+func DefaultOptions() Options {
+	return Options{HiddenDocumentTypes: []string{}, ShowBalanceAndInvoices: true}
+}
+
+// OptionsChanged: an administrator changed the Clinic Options. The event
+// holds all of them, as they are from then on.
+type OptionsChanged struct {
+	ClinicID uuid.UUID `json:"clinic_id"`
+	Options
+}
+
+func (OptionsChanged) EventType() string { return "ClinicOptionsChanged" }
+
+func init() { domain.Register(OptionsChanged{}) }
+
+// CurrentOptions are the clinic's options now.
+func (c *Clinic) CurrentOptions() Options {
+	if c.options == nil {
+		return DefaultOptions()
+	}
+	o := *c.options
+	o.HiddenDocumentTypes = slices.Clone(o.HiddenDocumentTypes)
+	return o
+}
+
+func (c *Clinic) applyOptions(e OptionsChanged) {
+	o := e.Options
+	if o.HiddenDocumentTypes == nil {
+		o.HiddenDocumentTypes = []string{}
+	}
+	c.options = &o
+}
+
+// SetOptions decides new Clinic Options; the same options again record
+// nothing. Hidden types are kept sorted and once each.
+func (c *Clinic) SetOptions(o Options) error {
+	hidden := []string{}
+	for _, t := range o.HiddenDocumentTypes {
+		if !document.KnownType(t) {
+			return domain.Invalid(map[string]string{"hidden_document_types": "document types among " + strings.Join(document.Types, ", ")})
+		}
+		if !slices.Contains(hidden, t) {
+			hidden = append(hidden, t)
+		}
+	}
+	slices.Sort(hidden)
+	o.HiddenDocumentTypes = hidden
+	if domain.IsNew(c) {
+		return domain.NotFound("clinic")
+	}
+	cur := c.CurrentOptions()
+	if slices.Equal(cur.HiddenDocumentTypes, o.HiddenDocumentTypes) &&
+		cur.ShowBalanceAndInvoices == o.ShowBalanceAndInvoices && cur.PaymentProcessingEnabled == o.PaymentProcessingEnabled {
+		return nil
+	}
+	domain.Record(c, OptionsChanged{ClinicID: c.ID, Options: o})
+	return nil
+}

@@ -1,0 +1,121 @@
+package blobstore
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+)
+
+// Disk keeps blobs as files under a directory: dir/aa/bb/<sha256>, where aa
+// and bb are the first two pairs of hex digits. A file is written under a
+// temporary name, synced, then renamed into place, so a blob's path holds
+// either nothing or the whole content.
+type Disk struct {
+	dir string
+}
+
+var _ Store = (*Disk)(nil)
+
+// NewDisk is a store under dir, created (0700) if missing.
+func NewDisk(dir string) (*Disk, error) {
+	if dir == "" {
+		return nil, errors.New("blobstore: no directory")
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("blobstore: %w", err)
+	}
+	if err := os.MkdirAll(abs, 0o700); err != nil {
+		return nil, fmt.Errorf("blobstore: %w", err)
+	}
+	return &Disk{dir: abs}, nil
+}
+
+func (d *Disk) path(sha string) string {
+	return filepath.Join(d.dir, sha[:2], sha[2:4], sha)
+}
+
+// Put streams r into a temporary file of the store's directory, hashing as
+// it goes, and renames it to its address once r has ended well.
+func (d *Disk) Put(ctx context.Context, r io.Reader, declaredName string) (Blob, error) {
+	body, mediaType, err := sniff(ctxReader{ctx, r})
+	if err != nil {
+		return Blob{}, fmt.Errorf("blobstore: read upload: %w", err)
+	}
+	tmp, err := os.CreateTemp(d.dir, ".upload-*")
+	if err != nil {
+		return Blob{}, fmt.Errorf("blobstore: %w", err)
+	}
+	sha, n, err := writeAll(tmp, body)
+	if err != nil {
+		_ = os.Remove(tmp.Name())
+		return Blob{}, err
+	}
+	final := d.path(sha)
+	if err := os.MkdirAll(filepath.Dir(final), 0o700); err != nil {
+		_ = os.Remove(tmp.Name())
+		return Blob{}, fmt.Errorf("blobstore: %w", err)
+	}
+	// The same content under the same name: replacing it is harmless, and
+	// rename is atomic, so a concurrent reader sees one whole file or the other.
+	if err := os.Rename(tmp.Name(), final); err != nil {
+		_ = os.Remove(tmp.Name())
+		return Blob{}, fmt.Errorf("blobstore: %w", err)
+	}
+	return Blob{SHA256: sha, Size: n, MediaType: mediaType, Name: declaredName}, nil
+}
+
+// writeAll copies r into f, syncs and closes it, and answers the content's
+// SHA-256 and size.
+func writeAll(f *os.File, r io.Reader) (string, int64, error) {
+	h := sha256.New()
+	n, err := io.Copy(io.MultiWriter(f, h), r)
+	if err != nil {
+		_ = f.Close()
+		return "", 0, fmt.Errorf("blobstore: read upload: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		_ = f.Close()
+		return "", 0, fmt.Errorf("blobstore: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return "", 0, fmt.Errorf("blobstore: %w", err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), n, nil
+}
+
+// Open opens the blob's file; its media type is judged again from its
+// first bytes, as Put judged it.
+func (d *Disk) Open(ctx context.Context, sha string) (io.ReadCloser, Blob, error) {
+	if !ValidSHA256(sha) {
+		return nil, Blob{}, ErrNotFound
+	}
+	f, err := os.Open(d.path(sha))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, Blob{}, ErrNotFound
+	}
+	if err != nil {
+		return nil, Blob{}, fmt.Errorf("blobstore: open %s: %w", sha, err)
+	}
+	st, err := f.Stat()
+	if err != nil {
+		_ = f.Close()
+		return nil, Blob{}, fmt.Errorf("blobstore: open %s: %w", sha, err)
+	}
+	head := make([]byte, sniffLen)
+	n, err := io.ReadFull(f, head)
+	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
+		_ = f.Close()
+		return nil, Blob{}, fmt.Errorf("blobstore: open %s: %w", sha, err)
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		_ = f.Close()
+		return nil, Blob{}, fmt.Errorf("blobstore: open %s: %w", sha, err)
+	}
+	return f, Blob{SHA256: sha, Size: st.Size(), MediaType: DetectMediaType(head[:n])}, nil
+}
