@@ -49,7 +49,7 @@ func portico(t *testing.T) (*app.App, http.Handler) {
 	done := make(chan struct{})
 	go func() { _ = a.Engine.Run(ctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
-	return a, readapi.New(readapi.Deps{Pool: a.Pool, Store: a.Store, Commands: a.Commands, Engine: a.Engine, Audit: a.Audit})
+	return a, checkOpenAPI(t, readapi.New(readapi.Deps{Pool: a.Pool, Store: a.Store, Commands: a.Commands, Engine: a.Engine, Audit: a.Audit}))
 }
 
 func signIn(t *testing.T, a *app.App, h http.Handler, clinic, email string) client {
