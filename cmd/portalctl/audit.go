@@ -237,7 +237,7 @@ func recordExport(ctx context.Context, a *app.App, f audittrail.Filter, records 
 	}
 	host, _ := os.Hostname()
 	sum := sha256.Sum256(body)
-	rec := phiaudit.NewRecorder(a.Store, a.Config.InstanceName, a.Logger)
+	rec := phiaudit.NewRecorder(a.Store, a.Config.InstanceName, a.Logger, phiaudit.WithWriters(1))
 	defer rec.Close()
 	_, err := rec.Record(ctx, audit.Access{
 		Recorded:      time.Now(),

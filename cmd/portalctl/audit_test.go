@@ -75,7 +75,7 @@ func TestAuditVerifyAndExport(t *testing.T) {
 	t.Cleanup(func() { stopEngine(); <-engineDone })
 
 	// Six accesses by one staff member: four to one patient, two to another.
-	rec := phiaudit.NewRecorder(a.Store, "test", nil)
+	rec := phiaudit.NewRecorder(a.Store, "test", nil, phiaudit.WithWriters(1))
 	patient, other, clinic, actor := uuid.New(), uuid.New(), uuid.New(), uuid.NewString()
 	var mine []uuid.UUID
 	var hashes []string

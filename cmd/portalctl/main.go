@@ -97,7 +97,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 			return err
 		}
 		defer a.Close()
-		s, err := demo.Load(ctx, a.Commands)
+		s, err := demo.Load(ctx, a.Commands, a.Blobs)
 		if err != nil {
 			return err
 		}

@@ -53,7 +53,7 @@ func run() error {
 	defer a.Close()
 
 	if *loadDemo {
-		s, err := demo.Load(ctx, a.Commands)
+		s, err := demo.Load(ctx, a.Commands, a.Blobs)
 		if err != nil {
 			return fmt.Errorf("demo data: %w", err)
 		}

@@ -12,7 +12,11 @@ import (
 
 	"github.com/portico-health/portico/commands"
 	"github.com/portico-health/portico/domain"
+	"github.com/portico-health/portico/domain/clinic"
+	"github.com/portico-health/portico/domain/document"
+	"github.com/portico-health/portico/domain/intakeform"
 	"github.com/portico-health/portico/domain/staff"
+	"github.com/portico-health/portico/internal/blobstore"
 	"github.com/portico-health/portico/internal/linktoken"
 )
 
@@ -41,8 +45,13 @@ type Summary struct {
 
 // Load creates the demo clinic: an administrator, a front-desk member, two
 // children and an adult patient, a parent with a portal account linked to
-// both children, and upcoming appointments.
-func Load(ctx context.Context, h *commands.Handlers) (Summary, error) {
+// both children, upcoming appointments, completed documents of several
+// types (PDFs kept in blobs), Home Activities, an intake form in the
+// clinic's library assigned with a message, and the clinic's contact.
+func Load(ctx context.Context, h *commands.Handlers, blobs blobstore.Store) (Summary, error) {
+	if blobs == nil {
+		return Summary{}, fmt.Errorf("demo: no blob store for the demo's files")
+	}
 	res, err := h.Bootstrap(ctx, commands.Bootstrap{
 		ClinicName:    ClinicName,
 		AdminEmail:    AdminEmail,
@@ -133,7 +142,117 @@ func Load(ctx context.Context, h *commands.Handlers) (Summary, error) {
 			return s, fmt.Errorf("demo appointment: %w", err)
 		}
 	}
+
+	// Completed documents, one file each.
+	for _, d := range []struct {
+		step    string
+		patient uuid.UUID
+		typ     string
+		file    demoFile
+	}{
+		{"document-mia-progress", mia, "progress_note", demoFile{
+			Name: "mia-progress-note.pdf", Title: "Occupational therapy progress note", About: "Patient: Mia Rivera",
+			Body: []string{
+				"Mia attended four sessions this month. She now holds a pencil with a tripod grasp for short tasks and copies a circle and a cross without help.",
+				"Next: cutting along a curved line, buttons on her own coat.",
+			}}},
+		{"document-mia-plan", mia, "treatment_plan", demoFile{
+			Name: "mia-treatment-plan.pdf", Title: "Occupational therapy treatment plan", About: "Patient: Mia Rivera",
+			Body: []string{
+				"Goals for the next twelve weeks: fine motor strength and control for writing; dressing on her own; tolerating new textures at meals.",
+				"Weekly 45-minute sessions with Dr. Lane, OT, and Home Activities between them.",
+			}}},
+		{"document-leo-evaluation", leo, "evaluation", demoFile{
+			Name: "leo-speech-screening.pdf", Title: "Speech and language screening", About: "Patient: Leo Rivera",
+			Body: []string{
+				"Leo was screened by Pat Kim, SLP. He follows two-step directions and uses two- and three-word phrases; some sounds (k, g) are not yet in place.",
+				"Recommendation: a full speech-language evaluation, scheduled with the clinic.",
+			}}},
+	} {
+		b, err := d.file.store(ctx, blobs)
+		if err != nil {
+			return s, err
+		}
+		if _, err := h.CompleteDocument(ctx, meta(d.step), commands.CompleteDocument{
+			PatientID: d.patient, Type: d.typ, Title: d.file.Title,
+			File: document.File{SHA256: b.SHA256, Size: b.Size, MediaType: b.MediaType, Name: b.Name},
+		}); err != nil {
+			return s, fmt.Errorf("demo document: %w", err)
+		}
+	}
+
+	// Home Activities, one for each child.
+	for _, a := range []struct {
+		step    string
+		patient uuid.UUID
+		cmd     commands.AssignHomeActivity
+	}{
+		{"activity-mia", mia, commands.AssignHomeActivity{
+			Title:        "Putty squeeze and pinch",
+			Instructions: "Hide five beads in the therapy putty. Mia finds them using only her thumb and first two fingers, then rolls the putty into a snake.\nStop when her hand tires.",
+			Frequency:    "once a day",
+		}},
+		{"activity-leo", leo, commands.AssignHomeActivity{
+			Title:        "Picture book naming",
+			Instructions: "Look at a picture book together. Point to a picture, name it slowly, and wait for Leo to try the word. Praise every try.",
+			Frequency:    "3 times a week",
+		}},
+	} {
+		a.cmd.PatientID = a.patient
+		if _, err := h.AssignHomeActivity(ctx, meta(a.step), a.cmd); err != nil {
+			return s, fmt.Errorf("demo home activity: %w", err)
+		}
+	}
+
+	// A blank intake form in the clinic's library, assigned to Leo before
+	// his evaluation.
+	formFile := demoFile{
+		Name: "developmental-history.pdf", Title: "Developmental history questionnaire",
+		Body: []string{
+			"Child's name: ______________________   Date of birth: ____________",
+			"1. When did your child first sit, walk and say single words?",
+			"2. What worries you most about your child's speech, play or daily routines?",
+			"3. Any hearing tests, ear infections or hospital stays? Please describe.",
+			"Please return this form through the patient portal before the first visit.",
+		},
+	}
+	fb, err := formFile.store(ctx, blobs)
+	if err != nil {
+		return s, err
+	}
+	form, err := h.UploadIntakeForm(ctx, meta("intake-form"), commands.UploadIntakeForm{
+		Name: formFile.Title,
+		File: intakeform.File{SHA256: fb.SHA256, Size: fb.Size, MediaType: fb.MediaType, Name: fb.Name},
+	})
+	if err != nil {
+		return s, fmt.Errorf("demo intake form: %w", err)
+	}
+	if _, err := h.AssignIntakeForm(ctx, meta("intake-leo"), commands.AssignIntakeForm{
+		PatientID: leo, FormID: form,
+		Message: "Please fill this in before Leo's evaluation and return it here. It helps Pat Kim plan the visit.",
+	}); err != nil {
+		return s, fmt.Errorf("demo intake form: %w", err)
+	}
+
+	// How portal users reach the clinic, unless an administrator set it
+	// already: loading again must not undo their change.
+	c, err := h.ClinicState(ctx, res.ClinicID)
+	if err != nil {
+		return s, err
+	}
+	if c.Contact == (clinic.Contact{}) {
+		if _, err := h.SetClinicContact(ctx, meta("clinic-contact"), commands.SetClinicContact{Contact: DemoContact}); err != nil {
+			return s, fmt.Errorf("demo clinic contact: %w", err)
+		}
+	}
 	return s, nil
+}
+
+// DemoContact is how the demo clinic's portal users reach it.
+var DemoContact = clinic.Contact{
+	Phone: "(555) 010-0142",
+	Email: "frontdesk@harbor.example",
+	Text:  "Front desk open Monday to Friday, 8am to 5pm.\nParking behind the building.",
 }
 
 // Describe is what a newcomer reads after loading the demo.
@@ -143,5 +262,12 @@ func (s Summary) Describe(publicURL string) string {
   Front desk:     %s / %s
   Parent (portal): %s / %s   (linked to Mia and Leo Rivera)
   Sign in:        POST %s/api/v1/auth/login {"email":…,"password":…}
-`, ClinicName, s.AdminEmail, s.AdminPassword, s.StaffEmail, s.StaffPassword, s.ParentEmail, s.ParentPassword, publicURL)
+  The parent sees, under each child: upcoming appointments; completed
+  documents (Mia: a progress note and a treatment plan; Leo: a speech and
+  language screening), each a PDF to view or print; a Home Activity with a
+  printable sheet; and, for Leo, an intake form to download, fill in and
+  return, with a message from the clinic.
+  Portal handout: GET %s/api/v1/clinic/portal-handout (as staff; it prints
+  the clinic's contact)
+`, ClinicName, s.AdminEmail, s.AdminPassword, s.StaffEmail, s.StaffPassword, s.ParentEmail, s.ParentPassword, publicURL, publicURL)
 }

@@ -24,6 +24,9 @@ import (
 	"github.com/pressly/goose/v3/lock"
 )
 
+// DefaultMaxConns is the pool size of a Portico process.
+const DefaultMaxConns = 20
+
 // Open connects to the database named in databaseURL, creating it first if it
 // does not exist, so a newcomer's first `portald` needs no manual step.
 func Open(ctx context.Context, databaseURL string) (*pgxpool.Pool, error) {
@@ -31,8 +34,14 @@ func Open(ctx context.Context, databaseURL string) (*pgxpool.Pool, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pgdb: database url: %w", err)
 	}
-	if err := ensureDatabase(ctx, databaseURL, cfg.ConnConfig.Database); err != nil {
+	if err := ensureDatabase(ctx, withoutPoolSettings(databaseURL), cfg.ConnConfig.Database); err != nil {
 		return nil, err
+	}
+	// pgxpool's default (4 on a 2-core machine) starves a process that
+	// serves requests, appends audit records and runs a dozen projections at
+	// once; pool_max_conns in the URL still wins.
+	if !strings.Contains(databaseURL, "pool_max_conns") {
+		cfg.MaxConns = DefaultMaxConns
 	}
 	// Times leave the database in UTC, whatever the process's time zone:
 	// API.md promises UTC, and a read model must not depend on where it runs.
@@ -51,6 +60,23 @@ func Open(ctx context.Context, databaseURL string) (*pgxpool.Pool, error) {
 		return nil, fmt.Errorf("pgdb: connect to %s: %w", redact(databaseURL), err)
 	}
 	return pool, nil
+}
+
+// withoutPoolSettings drops pgxpool's own parameters (pool_max_conns, …),
+// which a plain connection refuses.
+func withoutPoolSettings(databaseURL string) string {
+	u, err := url.Parse(databaseURL)
+	if err != nil || u.Scheme == "" {
+		return databaseURL
+	}
+	q := u.Query()
+	for k := range q {
+		if strings.HasPrefix(k, "pool_") {
+			q.Del(k)
+		}
+	}
+	u.RawQuery = q.Encode()
+	return u.String()
 }
 
 func ensureDatabase(ctx context.Context, databaseURL, name string) error {

@@ -1,12 +1,13 @@
 // Package phiaudit appends PHI access records (domain/audit) to the event
 // store before the data they describe leaves the API.
 //
-// Each process writes one chain of its own (stream phiaudit-<chain>, a
-// fresh chain id per start), so processes never contend for a chain's next
-// number. Within a process, requests hand their records to one writer
-// goroutine, which links whatever is waiting (group commit: one append for
-// every record that queued while the previous append was in flight) and
-// answers each request once its record is durable. Auditing then costs a
+// Each process writes chains of its own (streams phiaudit-<chain>, fresh
+// chain ids per start), so processes never contend for a chain's next
+// number. Within a process, requests hand their records to a queue that
+// Writers goroutines serve, one chain each: a writer links whatever is
+// waiting (group commit: one append for every record that queued while its
+// previous append was in flight) and answers each request once its record
+// is durable. Auditing then costs a
 // request a share of one append, not an append of its own.
 package phiaudit
 
@@ -55,41 +56,78 @@ type Recorder struct {
 	store    eventstore.Store
 	source   audit.Source
 	logger   *slog.Logger
-	chain    uuid.UUID
-	stream   string
+	chains   []*chain
 	queue    chan pending
 	stop     chan struct{}
-	exited   chan struct{} // closed when the writer has returned
+	exited   chan struct{} // closed when every writer has returned
 	wg       sync.WaitGroup
-	last     *audit.Access // nil before the chain's first record
-	version  int64
 	closeErr sync.Once
 }
 
-// NewRecorder starts a chain for this process. instance names the process
-// in every record's source.
-func NewRecorder(store eventstore.Store, instance string, logger *slog.Logger) *Recorder {
+// chain is one writer's chain: its stream and its last record.
+type chain struct {
+	id      uuid.UUID
+	stream  string
+	last    *audit.Access // nil before the chain's first record
+	version int64
+}
+
+// Writers is how many chains, each with its own writer, a process appends
+// to at once. One writer waits for each append before the next; several let
+// the event store commit their appends together (pgstore's group commit), so
+// a busy process is not held to one append at a time.
+const Writers = 4
+
+// Option changes a default of NewRecorder.
+type Option func(*options)
+
+type options struct{ writers int }
+
+// WithWriters sets how many chains and writers the recorder runs (Writers by
+// default). Tests that follow one chain use 1.
+func WithWriters(n int) Option { return func(o *options) { o.writers = n } }
+
+// NewRecorder starts this process's chains. instance names the process in
+// every record's source.
+func NewRecorder(store eventstore.Store, instance string, logger *slog.Logger, opts ...Option) *Recorder {
+	o := options{writers: Writers}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	o.writers = max(o.writers, 1)
 	if logger == nil {
 		logger = slog.Default()
 	}
-	chain := uuid.New()
 	r := &Recorder{
 		store:  store,
 		source: audit.Source{Service: "portico", Instance: instance},
 		logger: logger,
-		chain:  chain,
-		stream: eventstore.StreamName(audit.Category, chain.String()),
 		queue:  make(chan pending, 4*maxBatch),
 		stop:   make(chan struct{}),
 		exited: make(chan struct{}),
 	}
-	r.wg.Add(1)
-	go r.run()
+	for range o.writers {
+		id := uuid.New()
+		c := &chain{id: id, stream: eventstore.StreamName(audit.Category, id.String())}
+		r.chains = append(r.chains, c)
+		r.wg.Add(1)
+		go r.run(c)
+	}
+	go func() { r.wg.Wait(); close(r.exited) }()
 	return r
 }
 
-// Chain is the id of this process's chain.
-func (r *Recorder) Chain() uuid.UUID { return r.chain }
+// Chain is the first of the recorder's chains: with one writer, its chain.
+func (r *Recorder) Chain() uuid.UUID { return r.chains[0].id }
+
+// Chains are the ids of this process's chains.
+func (r *Recorder) Chains() []uuid.UUID {
+	ids := make([]uuid.UUID, len(r.chains))
+	for i, c := range r.chains {
+		ids[i] = c.id
+	}
+	return ids
+}
 
 // Record queues a record and waits until it is durable (or fails).
 func (r *Recorder) Record(ctx context.Context, a audit.Access) (audit.Access, error) {
@@ -131,9 +169,8 @@ func (r *Recorder) Close() {
 	r.wg.Wait()
 }
 
-func (r *Recorder) run() {
+func (r *Recorder) run(c *chain) {
 	defer r.wg.Done()
-	defer close(r.exited)
 	for {
 		var first pending
 		select {
@@ -143,7 +180,7 @@ func (r *Recorder) run() {
 			for {
 				select {
 				case p := <-r.queue:
-					r.write([]pending{p})
+					r.write(c, []pending{p})
 				default:
 					return
 				}
@@ -159,7 +196,7 @@ func (r *Recorder) run() {
 				break more
 			}
 		}
-		r.write(batch)
+		r.write(c, batch)
 	}
 }
 
@@ -167,19 +204,19 @@ func (r *Recorder) run() {
 // go. On failure every request of the batch is told, and the chain's state
 // is read back from the store, since an append that reported an error may
 // still have committed.
-func (r *Recorder) write(batch []pending) {
+func (r *Recorder) write(c *chain, batch []pending) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	linked := make([]audit.Access, len(batch))
 	events := make([]eventstore.EventData, len(batch))
-	prev := r.last
+	prev := c.last
 	for i, p := range batch {
-		a := audit.Link(p.a, r.chain, prev)
+		a := audit.Link(p.a, c.id, prev)
 		linked[i] = a
 		prev = &linked[i]
 		data, err := json.Marshal(a)
 		if err != nil {
-			r.fail(batch, err)
+			r.fail(c, batch, err)
 			return
 		}
 		events[i] = eventstore.EventData{
@@ -197,34 +234,34 @@ func (r *Recorder) write(batch []pending) {
 			},
 		}
 	}
-	res, err := r.store.Append(ctx, r.stream, eventstore.Exactly(r.version), events...)
+	res, err := r.store.Append(ctx, c.stream, eventstore.Exactly(c.version), events...)
 	if err != nil {
-		r.fail(batch, err)
-		r.reload(ctx)
+		r.fail(c, batch, err)
+		r.reload(ctx, c)
 		return
 	}
-	r.version = res.Version
-	r.last = &linked[len(linked)-1]
+	c.version = res.Version
+	c.last = &linked[len(linked)-1]
 	for i, p := range batch {
 		p.done <- result{a: linked[i]}
 	}
 }
 
-func (r *Recorder) fail(batch []pending, err error) {
-	r.logger.Error("PHI access records could not be stored", "count", len(batch), "chain", r.chain, "err", err)
+func (r *Recorder) fail(c *chain, batch []pending, err error) {
+	r.logger.Error("PHI access records could not be stored", "count", len(batch), "chain", c.id, "err", err)
 	for _, p := range batch {
 		p.done <- result{err: fmt.Errorf("%w: %w", ErrUnavailable, err)}
 	}
 }
 
 // reload reads the chain's last record back after a failed append.
-func (r *Recorder) reload(ctx context.Context) {
+func (r *Recorder) reload(ctx context.Context, c *chain) {
 	var last *audit.Access
 	var version int64
 	for from := int64(1); ; {
-		page, err := r.store.ReadStream(ctx, r.stream, from, 500)
+		page, err := r.store.ReadStream(ctx, c.stream, from, 500)
 		if err != nil {
-			r.logger.Error("PHI access chain could not be read back", "chain", r.chain, "err", err)
+			r.logger.Error("PHI access chain could not be read back", "chain", c.id, "err", err)
 			return // the next append's expected version will tell
 		}
 		for _, e := range page {
@@ -238,7 +275,7 @@ func (r *Recorder) reload(ctx context.Context) {
 		}
 		from = page[len(page)-1].Version + 1
 	}
-	r.last, r.version = last, version
+	c.last, c.version = last, version
 }
 
 func clinicOf(a audit.Access) string {

@@ -37,8 +37,8 @@ type fixture struct {
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	f := &fixture{app: testapp.New(t), ctx: context.Background(), recs: map[uuid.UUID][]audit.Access{}}
-	r1 := phiaudit.NewRecorder(f.app.Store, "test-1", nil)
-	r2 := phiaudit.NewRecorder(f.app.Store, "test-2", nil)
+	r1 := phiaudit.NewRecorder(f.app.Store, "test-1", nil, phiaudit.WithWriters(1))
+	r2 := phiaudit.NewRecorder(f.app.Store, "test-2", nil, phiaudit.WithWriters(1))
 	f.record(t, perChain, r1, r2)
 	r1.Close()
 	r2.Close()
@@ -208,7 +208,7 @@ func TestVerifyIntactTrail(t *testing.T) {
 
 	// Records the projection has not reached yet are projection lag, not
 	// missing rows.
-	r := phiaudit.NewRecorder(f.app.Store, "test-3", nil)
+	r := phiaudit.NewRecorder(f.app.Store, "test-3", nil, phiaudit.WithWriters(1))
 	f.record(t, 3, r)
 	r.Close()
 	rep = f.verify(t, want...)
