@@ -1,14 +1,18 @@
-// Command portalbench measures Portico's event store on a real Postgres.
+// Command portalbench measures Portico's event store and projections on a real Postgres.
 //
 // It is a benchmark program, not a timed test: run it by hand on a quiet
 // machine and copy what it prints into docs/performance.md.
 //
 //	portalbench append [flags]   closed-loop single-event appends, N writers
 //	portalbench read [flags]     ReadAll throughput over the log append wrote
+//	portalbench projlag [flags]  live projection lag at a steady append rate
+//	portalbench rebuild [flags]  full rebuild of the patients projection over a seeded log
+//	portalbench audit [flags]    portal reads over HTTP with PHI access auditing and without
 //
 // append drops and recreates its database (only one whose name starts with
 // portico_bench) so every run starts from an empty log; read reads the log the
-// last append left behind.
+// last append left behind. projlag and rebuild drop and recreate databases of
+// their own (portico_bench_projlag, portico_bench_rebuild).
 package main
 
 import (
@@ -32,6 +36,9 @@ func usage() {
 commands:
   append   closed-loop single-event appends to fresh streams; reports throughput and latency
   read     ReadAll throughput (events/s) over the log written by append
+  projlag  live projection lag (append acknowledged -> read model updated) at a steady rate
+  rebuild  seed a log of patient events, then time a full rebuild of the patients projection
+  audit    portal appointment reads over HTTP, with PHI access auditing and without (benchmark-only switch)
 
 Run "portalbench <command> -h" for a command's flags.
 `)
@@ -51,6 +58,12 @@ func main() {
 		err = runAppend(ctx, args)
 	case "read":
 		err = runRead(ctx, args)
+	case "projlag":
+		err = runProjlag(ctx, args)
+	case "rebuild":
+		err = runRebuild(ctx, args)
+	case "audit":
+		err = runAudit(ctx, args)
 	case "-h", "-help", "--help", "help":
 		usage()
 		return

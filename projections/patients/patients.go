@@ -6,6 +6,7 @@ package patients
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strconv"
 	"time"
 
@@ -22,6 +23,7 @@ type Projection struct{}
 
 var (
 	_ projections.Projection         = Projection{}
+	_ projections.BatchApplier       = Projection{}
 	_ projections.PatientSnapshotter = Projection{}
 )
 
@@ -68,6 +70,32 @@ func (Projection) ReportingViews() []string {
 		GROUP BY p.clinic_id`}
 }
 
+// The upserts of Apply and ApplyBatch. Both guard on the row's version, so
+// an event applied again changes nothing.
+const (
+	upsertPatient = ` AS t (patient_id, clinic_id, first_name, last_name, date_of_birth, email, registered_at, version)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+			ON CONFLICT (patient_id) DO UPDATE SET first_name = excluded.first_name, last_name = excluded.last_name,
+				date_of_birth = excluded.date_of_birth, email = excluded.email, version = excluded.version
+			WHERE t.version < excluded.version`
+	insertContact = ` (contact_id, patient_id, clinic_id, name, relationship, email, added_at, version)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+			ON CONFLICT (contact_id) DO NOTHING`
+	upsertPatients = ` AS t (patient_id, clinic_id, first_name, last_name, date_of_birth, email, registered_at, version)
+			SELECT u.patient_id, u.clinic_id, u.first_name, u.last_name, u.date_of_birth::date, u.email, u.registered_at, u.version
+			FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::timestamptz[], $8::bigint[])
+				AS u(patient_id, clinic_id, first_name, last_name, date_of_birth, email, registered_at, version)
+			ON CONFLICT (patient_id) DO UPDATE SET first_name = excluded.first_name, last_name = excluded.last_name,
+				date_of_birth = excluded.date_of_birth, email = excluded.email, version = excluded.version
+			WHERE t.version < excluded.version`
+	insertContacts = ` (contact_id, patient_id, clinic_id, name, relationship, email, added_at, version)
+			SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[], $7::timestamptz[], $8::bigint[])
+			ON CONFLICT (contact_id) DO NOTHING`
+)
+
+// Apply writes one event. Ids are sent as [16]byte: pgx encodes those as
+// binary uuids directly, where a uuid.UUID goes through its driver.Valuer
+// string, a failed encode plan and a parse (a quarter of a rebuild's Go CPU).
 func (Projection) Apply(_ context.Context, w *projections.Writer, e eventstore.Envelope) error {
 	switch e.Type {
 	case patient.Registered{}.EventType():
@@ -75,29 +103,132 @@ func (Projection) Apply(_ context.Context, w *projections.Writer, e eventstore.E
 		if err := json.Unmarshal(e.Data, &d); err != nil {
 			return err
 		}
-		var email *string
-		if d.Email != "" {
-			email = &d.Email
-		}
-		w.Queue(`INSERT INTO `+w.T("patients")+` AS t (patient_id, clinic_id, first_name, last_name, date_of_birth, email, registered_at, version)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-			ON CONFLICT (patient_id) DO UPDATE SET first_name = excluded.first_name, last_name = excluded.last_name,
-				date_of_birth = excluded.date_of_birth, email = excluded.email, version = excluded.version
-			WHERE t.version < excluded.version`,
-			d.PatientID, d.ClinicID, d.FirstName, d.LastName, d.DateOfBirth, email, e.Metadata.RecordedAt, e.Version)
+		w.Queue(`INSERT INTO `+w.T("patients")+upsertPatient,
+			[16]byte(d.PatientID), [16]byte(d.ClinicID), d.FirstName, d.LastName, d.DateOfBirth, optional(d.Email), e.Metadata.RecordedAt, e.Version)
 	case patient.ContactAdded{}.EventType():
 		var d patient.ContactAdded
 		if err := json.Unmarshal(e.Data, &d); err != nil {
 			return err
 		}
-		w.Queue(`INSERT INTO `+w.T("patient_contacts")+` (contact_id, patient_id, clinic_id, name, relationship, email, added_at, version)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-			ON CONFLICT (contact_id) DO NOTHING`,
-			d.ContactID, d.PatientID, e.Metadata.ClinicID, d.Name, d.Relationship, d.Email, e.Metadata.RecordedAt, e.Version)
+		clinic, err := clinicOf(e)
+		if err != nil {
+			return err
+		}
+		w.Queue(`INSERT INTO `+w.T("patient_contacts")+insertContact,
+			[16]byte(d.ContactID), [16]byte(d.PatientID), clinic, d.Name, d.Relationship, d.Email, e.Metadata.RecordedAt, e.Version)
 	default:
 		return projections.Unknown(e)
 	}
 	return nil
+}
+
+// ApplyBatch writes a page of events in a rebuild with one multi-row
+// statement per table instead of one statement per event, leaving the
+// tables as Apply would event by event. A patient registered twice in the
+// page (which the aggregate never records, but a log may hold) starts a new
+// statement, since one upsert cannot touch a row twice.
+func (Projection) ApplyBatch(_ context.Context, w *projections.Writer, events []eventstore.Envelope) error {
+	var ps patientRows
+	var cs contactRows
+	inPage := map[uuid.UUID]bool{}
+	for _, e := range events {
+		switch e.Type {
+		case patient.Registered{}.EventType():
+			var d patient.Registered
+			if err := json.Unmarshal(e.Data, &d); err != nil {
+				return fmt.Errorf("position %d: %w", e.Position, err)
+			}
+			if inPage[d.PatientID] {
+				ps.queue(w)
+				ps = patientRows{}
+				clear(inPage)
+			}
+			inPage[d.PatientID] = true
+			ps.add(d, e)
+		case patient.ContactAdded{}.EventType():
+			var d patient.ContactAdded
+			if err := json.Unmarshal(e.Data, &d); err != nil {
+				return fmt.Errorf("position %d: %w", e.Position, err)
+			}
+			clinic, err := clinicOf(e)
+			if err != nil {
+				return fmt.Errorf("position %d: %w", e.Position, err)
+			}
+			// In page order, so the first of two adds of one contact wins, as
+			// ON CONFLICT DO NOTHING event by event would have it.
+			cs.add(d, clinic, e)
+		default:
+			return projections.Unknown(e)
+		}
+	}
+	ps.queue(w)
+	cs.queue(w)
+	return nil
+}
+
+type patientRows struct {
+	id, clinic        [][16]byte
+	first, last, born []string
+	email             []*string
+	registered        []time.Time
+	version           []int64
+}
+
+func (r *patientRows) add(d patient.Registered, e eventstore.Envelope) {
+	r.id = append(r.id, d.PatientID)
+	r.clinic = append(r.clinic, d.ClinicID)
+	r.first = append(r.first, d.FirstName)
+	r.last = append(r.last, d.LastName)
+	r.born = append(r.born, d.DateOfBirth)
+	r.email = append(r.email, optional(d.Email))
+	r.registered = append(r.registered, e.Metadata.RecordedAt)
+	r.version = append(r.version, e.Version)
+}
+
+func (r *patientRows) queue(w *projections.Writer) {
+	if len(r.id) > 0 {
+		w.Queue(`INSERT INTO `+w.T("patients")+upsertPatients, r.id, r.clinic, r.first, r.last, r.born, r.email, r.registered, r.version)
+	}
+}
+
+type contactRows struct {
+	id, patient, clinic       [][16]byte
+	name, relationship, email []string
+	added                     []time.Time
+	version                   []int64
+}
+
+func (r *contactRows) add(d patient.ContactAdded, clinic [16]byte, e eventstore.Envelope) {
+	r.id = append(r.id, d.ContactID)
+	r.patient = append(r.patient, d.PatientID)
+	r.clinic = append(r.clinic, clinic)
+	r.name = append(r.name, d.Name)
+	r.relationship = append(r.relationship, d.Relationship)
+	r.email = append(r.email, d.Email)
+	r.added = append(r.added, e.Metadata.RecordedAt)
+	r.version = append(r.version, e.Version)
+}
+
+func (r *contactRows) queue(w *projections.Writer) {
+	if len(r.id) > 0 {
+		w.Queue(`INSERT INTO `+w.T("patient_contacts")+insertContacts, r.id, r.patient, r.clinic, r.name, r.relationship, r.email, r.added, r.version)
+	}
+}
+
+// clinicOf is the clinic of a contact event, from its metadata.
+func clinicOf(e eventstore.Envelope) ([16]byte, error) {
+	id, err := uuid.Parse(e.Metadata.ClinicID)
+	if err != nil {
+		return id, fmt.Errorf("clinic id %q of %s event: %w", e.Metadata.ClinicID, e.Type, err)
+	}
+	return id, nil
+}
+
+func optional(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
 }
 
 // Patient is a row of the read model.
