@@ -538,3 +538,44 @@ func TestConcurrentAcceptsOfOneLinkOneWins(t *testing.T) {
 		t.Errorf("%d of %d concurrent uses of one link succeeded, want exactly 1", won, n)
 	}
 }
+
+func TestPortalAdoptionReportingViews(t *testing.T) {
+	p := newPortal(t)
+	pid, contact := p.patientWithParent("Ada", "ada@family.example")
+	p.invite(pid, contact)
+	tok, _ := p.token("ada@family.example", 1, "/invite")
+	p.invite(pid, contact) // supersedes the first
+	fresh, _ := p.token("ada@family.example", 2, "/invite")
+	if fresh == tok {
+		t.Fatal("the second invitation has the first one's link")
+	}
+	if c, body := p.accept(fresh, "ada's own passphrase"); c != http.StatusOK {
+		t.Fatalf("accept = %d %v", c, body)
+	} else {
+		p.signedIn(body)
+	}
+	p.caughtUp()
+	ctx := context.Background()
+	var issued, accepted, superseded, delivered int64
+	if err := p.a.Pool.QueryRow(ctx, `SELECT sum(issued), sum(accepted), sum(superseded), sum(delivered) FROM reporting.portal_invitations_weekly`).Scan(&issued, &accepted, &superseded, &delivered); err != nil {
+		t.Fatal(err)
+	}
+	if issued != 2 || accepted != 1 || superseded != 1 || delivered != 2 {
+		t.Errorf("invitations weekly: issued %d accepted %d superseded %d delivered %d; want 2 1 1 2", issued, accepted, superseded, delivered)
+	}
+	var active, invited int64
+	if err := p.a.Pool.QueryRow(ctx, `SELECT active_users, invited_users FROM reporting.portal_active_users`).Scan(&active, &invited); err != nil {
+		t.Fatal(err)
+	}
+	if active != 1 || invited != 0 {
+		t.Errorf("active users %d, invited %d; want 1 and 0", active, invited)
+	}
+	var n int64
+	var median float64
+	if err := p.a.Pool.QueryRow(ctx, `SELECT accepted, median_hours_to_accept FROM reporting.portal_invitation_acceptance`).Scan(&n, &median); err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 || median < 0 || median > 1 {
+		t.Errorf("acceptance: %d accepted, median %.3f h", n, median)
+	}
+}
