@@ -159,7 +159,9 @@ func TestSIGKILLMidStreamEndsEqualToAFreshRebuild(t *testing.T) {
 		}
 		// The transaction in hand holds its message's event and up to 255
 		// read ahead (projections.Config.ReadAhead): all of them roll back.
-		if trap != "" && (rolledBack < 1 || rolledBack > 256) {
+		// (A projection that caught up before the trap held anything was
+		// killed idle: nothing to roll back, and the round does not count.)
+		if trap != "" && at < head && (rolledBack < 1 || rolledBack > 256) {
 			t.Fatalf("round %d: the SIGKILL inside an event's transaction rolled back %d inserts, want 1 to 256", round, rolledBack)
 		}
 		if at >= head {
