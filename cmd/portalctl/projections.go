@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -14,6 +15,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/portico-health/portico/domain/audit"
 	"github.com/portico-health/portico/eventstore"
 	"github.com/portico-health/portico/internal/app"
 	"github.com/portico-health/portico/projections"
@@ -111,14 +113,25 @@ func replayCmd(ctx context.Context, open func() (*app.App, error), args []string
 				views[p.Name()] = v
 			}
 		}
-		enc := json.NewEncoder(out)
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
 		enc.SetIndent("", "  ")
-		return enc.Encode(map[string]any{
+		if err := enc.Encode(map[string]any{
 			"as_of":           *asOfFlag,
 			"patient_id":      patient,
 			"events_replayed": res.Events,
 			"last_position":   res.Position,
 			"read_models":     views,
-		})
+		}); err != nil {
+			return err
+		}
+		// What the replay shows is PHI: its access is recorded first, like
+		// any read through the API, and nothing is shown if it cannot be.
+		if err := recordOperatorAccess(ctx, a, audit.SubtypeRead, "portalctl replay", []uuid.UUID{patient},
+			[]audit.Entity{{Type: "Patient", ID: patient}}, buf.Bytes()); err != nil {
+			return err
+		}
+		_, err := out.Write(buf.Bytes())
+		return err
 	})
 }
