@@ -16,7 +16,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"math"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -75,6 +78,7 @@ type Store struct {
 	cfg    Config
 	reqs   chan *appendRequest
 	wake   broadcaster
+	heads  categoryHeads
 	closed chan struct{}
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -348,11 +352,92 @@ func (s *Store) commitTx(ctx context.Context, batch []*appendRequest) ([]appendR
 		ON CONFLICT (stream) DO UPDATE SET version = excluded.version`,
 		touched, touchedCategories, touchedVersions)
 	b.Queue(`UPDATE eventstore.head SET position = $1 WHERE id`, position)
-	b.Queue(`SELECT pg_notify($1, $2)`, notifyChannel, strconv.FormatInt(position, 10))
+	cats := uniqueCategories(rows.category)
+	b.Queue(`SELECT pg_notify($1, $2)`, notifyChannel, notifyPayload(position, cats))
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return nil, err
 	}
-	return results, tx.Commit(ctx)
+	if err := tx.Commit(ctx); err != nil {
+		return nil, err
+	}
+	s.heads.note(cats, position)
+	return results, nil
+}
+
+func uniqueCategories(all []string) []string {
+	var out []string
+	for _, c := range all {
+		if !slices.Contains(out, c) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// notifyPayload is "<position> <category>,<category>…": the categories let
+// a subscription of other categories sleep on instead of reading.
+func notifyPayload(position int64, cats []string) string {
+	p := strconv.FormatInt(position, 10) + " " + strings.Join(cats, ",")
+	if len(p) > 7000 { // NOTIFY payloads stop at 8000 bytes: then say only where
+		return strconv.FormatInt(position, 10)
+	}
+	return p
+}
+
+// categoryHeads is the newest position this process knows of, per category,
+// from its own commits and other processes' notifications: a hint that lets
+// a woken subscription skip a read that would find nothing. A payload
+// without categories raises all, which wakes every subscription.
+type categoryHeads struct {
+	mu  sync.Mutex
+	m   map[string]int64
+	all int64
+}
+
+func (h *categoryHeads) note(cats []string, position int64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(cats) == 0 {
+		h.all = max(h.all, position)
+		return
+	}
+	if h.m == nil {
+		h.m = map[string]int64{}
+	}
+	for _, c := range cats {
+		h.m[c] = max(h.m[c], position)
+	}
+}
+
+func (h *categoryHeads) noteNotification(payload string) {
+	pos, cats, _ := strings.Cut(payload, " ")
+	p, err := strconv.ParseInt(pos, 10, 64)
+	if err != nil {
+		p = math.MaxInt64 // unreadable: wake everyone
+	}
+	var list []string
+	if cats != "" {
+		list = strings.Split(cats, ",")
+	}
+	h.note(list, p)
+}
+
+// advanced reports whether something past after may match filter.
+func (h *categoryHeads) advanced(filter eventstore.Filter, after eventstore.Position) bool {
+	if len(filter.Categories) == 0 {
+		return true
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.all > int64(after) {
+		return true
+	}
+	for _, c := range filter.Categories {
+		if h.m[c] > int64(after) {
+			return true
+		}
+	}
+	return false
 }
 
 // idempotent reports whether req's events are all stored already at the
@@ -502,9 +587,11 @@ func (s *Store) listen(ctx context.Context) error {
 	}
 	s.wake.signal() // something may have been committed while we were not listening
 	for {
-		if _, err := conn.WaitForNotification(ctx); err != nil {
+		n, err := conn.WaitForNotification(ctx)
+		if err != nil {
 			return err
 		}
+		s.heads.noteNotification(n.Payload)
 		s.wake.signal()
 	}
 }
@@ -591,19 +678,34 @@ func (sub *subscription) Next(ctx context.Context) (eventstore.Envelope, error) 
 			backoff = min(backoff*2, 5*time.Second)
 		}
 		timer := time.NewTimer(wait)
-		select {
-		case <-woken:
-		case <-timer.C:
-		case <-ctx.Done():
-			timer.Stop()
-			return eventstore.Envelope{}, ctx.Err()
-		case <-sub.ctx.Done():
-		case <-sub.closed:
-			timer.Stop()
-			return eventstore.Envelope{}, eventstore.ErrClosed
-		case <-sub.store.closed:
-			timer.Stop()
-			return eventstore.Envelope{}, eventstore.ErrClosed
+	waiting:
+		for {
+			select {
+			case <-woken:
+				// A commit of other categories only: sleep on without a
+				// read. The channel is taken before the check, so a commit
+				// noted in between still wakes us.
+				if sub.store.heads.advanced(sub.filter, sub.after) {
+					break waiting
+				}
+				woken = sub.store.wake.wait()
+				if sub.store.heads.advanced(sub.filter, sub.after) {
+					break waiting
+				}
+			case <-timer.C:
+				break waiting // the poll: read whatever the hints say
+			case <-ctx.Done():
+				timer.Stop()
+				return eventstore.Envelope{}, ctx.Err()
+			case <-sub.ctx.Done():
+				break waiting
+			case <-sub.closed:
+				timer.Stop()
+				return eventstore.Envelope{}, eventstore.ErrClosed
+			case <-sub.store.closed:
+				timer.Stop()
+				return eventstore.Envelope{}, eventstore.ErrClosed
+			}
 		}
 		timer.Stop()
 	}
