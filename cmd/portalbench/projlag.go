@@ -25,6 +25,7 @@ import (
 	"github.com/portico-health/portico/eventstore/pgstore"
 	"github.com/portico-health/portico/internal/app"
 	"github.com/portico-health/portico/internal/config"
+	"github.com/portico-health/portico/internal/pgdb"
 	"github.com/portico-health/portico/projections"
 	"github.com/portico-health/portico/projections/patients"
 )
@@ -208,7 +209,7 @@ func runProjlag(ctx context.Context, args []string) error {
 	fs.IntVar(&cfg.Backlog, "backlog", 0, "first append this many patient events with the projection stopped, then start it and time its catch-up through the live path (the live path's capacity); -duration 0 stops there")
 	fs.StringVar(&cfg.Projections, "projections", "all", "all: app.Open's engine, every read model and the mailer, as portald runs them; patients: an engine with the patients projection alone")
 	var maxConns int
-	fs.IntVar(&maxConns, "max-conns", 0, "run the store, commands and engine on a pool of this many connections instead of app.Open's (pgxpool's default: max(4, CPUs)); for finding out whether the pool is the bottleneck")
+	fs.IntVar(&maxConns, "max-conns", 0, "run the store, commands and engine on a pool of this many connections instead of app.Open's (pgdb.DefaultMaxConns); for finding out whether the pool is the bottleneck (the URL must have a query string)")
 	fs.StringVar(&cfg.CPUProfile, "cpuprofile", "", "write a Go CPU profile of the measured window (and catch-up) to this file")
 	fs.BoolVar(&cfg.Series, "series", false, "also print, per second of the run, events appended, events applied and the p99 lag of the events appended in it (on stderr)")
 	fs.BoolVar(&cfg.JSON, "json", false, "print the report as JSON instead of a table")
@@ -260,14 +261,11 @@ func runProjlag(ctx context.Context, args []string) error {
 		if cfg.Projections == "patients" {
 			models = []projections.Projection{patients.Projection{}}
 		}
-		pcfg, err := pgxpool.ParseConfig(cfg.DatabaseURL)
-		if err != nil {
-			return err
-		}
+		url := cfg.DatabaseURL
 		if cfg.MaxConns > 0 {
-			pcfg.MaxConns = cfg.MaxConns
+			url += "&pool_max_conns=" + strconv.Itoa(int(cfg.MaxConns))
 		}
-		pool, err := pgxpool.NewWithConfig(ctx, pcfg)
+		pool, err := pgdb.Open(ctx, url)
 		if err != nil {
 			return err
 		}
