@@ -8,7 +8,6 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -52,18 +51,7 @@ func (s *server) acceptInvitation(store *sessions.Store) gin.HandlerFunc {
 		// link, or from one address, are throttled like sign-ins.
 		limiter := s.limiter()
 		keys := []string{throttle.AccountKey("invitation-link:" + in.Token), throttle.AddrKey(c.ClientIP())}
-		d, err := limiter.Check(ctx, keys...)
-		if err != nil {
-			fail(c, err)
-			return
-		}
-		if !d.Allowed {
-			c.Header("Retry-After", strconv.Itoa(int(max(d.RetryAfter.Sub(s.now()), time.Second).Round(time.Second).Seconds())))
-			abortProblem(c, http.StatusTooManyRequests, "too_many_attempts", "too many failed attempts; try again later")
-			return
-		}
-		if err := d.Wait(ctx); err != nil {
-			fail(c, err)
+		if !s.admit(c, limiter, keys, "too many failed attempts; try again later") {
 			return
 		}
 		acct, err := s.Commands.AcceptInvitation(ctx, commands.Meta{CorrelationID: correlationID(c)},

@@ -36,6 +36,28 @@ func init() {
 	})
 }
 
+// admit runs a throttled attempt past the limiter: refused (429
+// too_many_attempts with Retry-After) or allowed after its delay. On false
+// it has answered the request.
+func (s *server) admit(c *gin.Context, limiter *throttle.Limiter, keys []string, refusal string) bool {
+	d, err := limiter.Check(c.Request.Context(), keys...)
+	if err != nil {
+		fail(c, err)
+		return false
+	}
+	if !d.Allowed {
+		wait := max(d.RetryAfter.Sub(s.now()), time.Second)
+		c.Header("Retry-After", strconv.Itoa(int(wait.Round(time.Second).Seconds())))
+		abortProblem(c, http.StatusTooManyRequests, "too_many_attempts", refusal)
+		return false
+	}
+	if err := d.Wait(c.Request.Context()); err != nil {
+		fail(c, err)
+		return false
+	}
+	return true
+}
+
 // limiter is the sign-in throttle, in the database of Pool.
 func (s *server) limiter() *throttle.Limiter { return throttle.New(s.Pool, throttle.WithClock(s.now)) }
 
@@ -91,19 +113,7 @@ func (s *server) login(store *sessions.Store, limiter *throttle.Limiter) gin.Han
 		}
 		ctx := c.Request.Context()
 		keys := []string{throttle.AccountKey(in.Email), throttle.AddrKey(c.ClientIP())}
-		d, err := limiter.Check(ctx, keys...)
-		if err != nil {
-			fail(c, err)
-			return
-		}
-		if !d.Allowed {
-			wait := max(d.RetryAfter.Sub(s.now()), time.Second)
-			c.Header("Retry-After", strconv.Itoa(int(wait.Round(time.Second).Seconds())))
-			abortProblem(c, http.StatusTooManyRequests, "too_many_attempts", "too many failed sign-ins; try again later, or use \"Forgot password\"")
-			return
-		}
-		if err := d.Wait(ctx); err != nil {
-			fail(c, err)
+		if !s.admit(c, limiter, keys, "too many failed sign-ins; try again later, or use \"Forgot password\"") {
 			return
 		}
 		acct, err := s.Commands.SignIn(ctx, commands.SignIn{Email: in.Email, Password: in.Password})

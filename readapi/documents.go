@@ -194,13 +194,7 @@ func (s *server) portalDocumentFile(c *gin.Context) {
 		fail(c, domain.NotFound("document"))
 		return
 	}
-	data, err := s.readBlob(ctx, d.SHA256, d.File.Size)
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	serveFileHeaders(c, d.File.Name)
-	s.deliverPHIBytes(c, http.StatusOK, d.File.MediaType, data, phiAccess{
+	s.deliverStoredFile(c, d.SHA256, d.File.Size, d.File.MediaType, d.File.Name, phiAccess{
 		Patients: []uuid.UUID{pid}, OnBehalfOf: behalfOf(g),
 		Entities: []audit.Entity{{Type: "Patient", ID: pid}, {Type: "DocumentReference", ID: d.ID, Version: d.Version}},
 	})

@@ -153,13 +153,7 @@ func (s *server) portalBlankForm(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	data, err := s.readBlob(ctx, form.File.SHA256, form.File.Size)
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	serveFileHeaders(c, form.File.Name)
-	s.deliverPHIBytes(c, http.StatusOK, form.File.MediaType, data, phiAccess{
+	s.deliverStoredFile(c, form.File.SHA256, form.File.Size, form.File.MediaType, form.File.Name, phiAccess{
 		Patients: []uuid.UUID{pid}, OnBehalfOf: behalfOf(g),
 		Entities: []audit.Entity{{Type: "Patient", ID: pid}, {Type: "Task", ID: aid, Version: a.Version()}},
 	})
@@ -228,13 +222,7 @@ func (s *server) staffReturnedForm(c *gin.Context) {
 		fail(c, domain.NotFound("returned form"))
 		return
 	}
-	data, err := s.readBlob(ctx, a.LastReturn.SHA256, a.LastReturn.Size)
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	serveFileHeaders(c, a.LastReturn.Name)
-	s.deliverPHIBytes(c, http.StatusOK, a.LastReturn.MediaType, data, phiAccess{
+	s.deliverStoredFile(c, a.LastReturn.SHA256, a.LastReturn.Size, a.LastReturn.MediaType, a.LastReturn.Name, phiAccess{
 		Patients: []uuid.UUID{pid}, Entities: []audit.Entity{{Type: "Patient", ID: pid}, {Type: "Task", ID: aid, Version: a.Version()}},
 	})
 }

@@ -1,7 +1,6 @@
 package readapi
 
 import (
-	"net/http"
 	"testing"
 
 	"github.com/gin-gonic/gin"
@@ -45,5 +44,4 @@ func TestEveryRouteIsClassifiedForPHIAudit(t *testing.T) {
 	if len(phiRoutes) == 0 {
 		t.Fatal("no PHI routes registered")
 	}
-	_ = http.MethodGet
 }

@@ -192,6 +192,18 @@ func serveFileHeaders(c *gin.Context, name string) {
 	}}
 }
 
+// deliverStoredFile answers with a stored file, inline under its name, after
+// its access record is durable (deliverPHIBytes).
+func (s *server) deliverStoredFile(c *gin.Context, sha string, size int64, mediaType, name string, acc phiAccess) {
+	data, err := s.readBlob(c.Request.Context(), sha, size)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	serveFileHeaders(c, name)
+	s.deliverPHIBytes(c, http.StatusOK, mediaType, data, acc)
+}
+
 // readBlob reads a whole stored file and checks it is the one named: its
 // size and its hash.
 func (s *server) readBlob(ctx context.Context, sha string, size int64) ([]byte, error) {

@@ -235,36 +235,21 @@ func recordExport(ctx context.Context, a *app.App, f audittrail.Filter, records 
 			}
 		}
 	}
-	host, _ := os.Hostname()
-	sum := sha256.Sum256(body)
-	rec := phiaudit.NewRecorder(a.Store, a.Config.InstanceName, a.Logger, phiaudit.WithWriters(1))
-	defer rec.Close()
-	_, err := rec.Record(ctx, audit.Access{
-		Recorded:      time.Now(),
-		Subtype:       audit.SubtypeExport,
-		Outcome:       audit.OutcomeSuccess,
-		Agent:         audit.Agent{ID: "portalctl", Kind: "system", ClinicID: f.ClinicID, Network: host, UserAgent: "portalctl"},
-		Patients:      patients,
-		Entities:      entities,
-		Purpose:       audit.PurposeCompliance,
-		CorrelationID: uuid.NewString(),
-		Route:         "portalctl audit export",
-		BodySHA256:    hex.EncodeToString(sum[:]),
-	})
-	if err != nil {
+	if err := recordOperatorAccess(ctx, a, f.ClinicID, audit.SubtypeExport, "portalctl audit export", patients, entities, body); err != nil {
 		return fmt.Errorf("the export could not be recorded, so nothing is written: %w", err)
 	}
 	return nil
 }
 
 // recordOperatorAccess appends the access record of an operator's read of
-// PHI (portalctl replay) before anything is shown. The agent names the tool
-// and the operating-system user who ran it.
-func recordOperatorAccess(ctx context.Context, a *app.App, subtype, route string, patients []uuid.UUID, entities []audit.Entity, body []byte) error {
+// PHI (portalctl audit export, portalctl replay) before anything is shown.
+// The agent is the tool; its user agent names the operating-system user who
+// ran it.
+func recordOperatorAccess(ctx context.Context, a *app.App, clinic uuid.UUID, subtype, route string, patients []uuid.UUID, entities []audit.Entity, body []byte) error {
 	host, _ := os.Hostname()
-	who := "portalctl"
+	ua := "portalctl"
 	if u := os.Getenv("USER"); u != "" {
-		who += ":" + u
+		ua += " (user " + u + ")"
 	}
 	sum := sha256.Sum256(body)
 	rec := phiaudit.NewRecorder(a.Store, a.Config.InstanceName, a.Logger, phiaudit.WithWriters(1))
@@ -273,7 +258,7 @@ func recordOperatorAccess(ctx context.Context, a *app.App, subtype, route string
 		Recorded:      time.Now(),
 		Subtype:       subtype,
 		Outcome:       audit.OutcomeSuccess,
-		Agent:         audit.Agent{ID: who, Kind: "system", Network: host, UserAgent: "portalctl"},
+		Agent:         audit.Agent{ID: "portalctl", Kind: "system", ClinicID: clinic, Network: host, UserAgent: ua},
 		Patients:      patients,
 		Entities:      entities,
 		Purpose:       audit.PurposeCompliance,

@@ -127,7 +127,7 @@ func replayCmd(ctx context.Context, open func() (*app.App, error), args []string
 		}
 		// What the replay shows is PHI: its access is recorded first, like
 		// any read through the API, and nothing is shown if it cannot be.
-		if err := recordOperatorAccess(ctx, a, audit.SubtypeRead, "portalctl replay", []uuid.UUID{patient},
+		if err := recordOperatorAccess(ctx, a, uuid.Nil, audit.SubtypeRead, "portalctl replay", []uuid.UUID{patient},
 			[]audit.Entity{{Type: "Patient", ID: patient}}, buf.Bytes()); err != nil {
 			return err
 		}
