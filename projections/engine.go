@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
@@ -321,21 +322,25 @@ func (e *Engine) runRouter(ctx context.Context, stop context.CancelFunc, p Proje
 // event is met as its own message, with its own retries and dead letter.
 func (e *Engine) handler(p Projection, gen int) message.NoPublishHandlerFunc {
 	schema := schemaFor(p.Name(), gen)
+	// committed is the position this handler last committed the checkpoint
+	// at; only the lease holder runs it, and checkpoints only move forward.
+	var committed atomic.Uint64
 	return func(msg *message.Message) error {
 		env, err := FromMessage(msg)
 		if err != nil {
 			return fmt.Errorf("projections: malformed message %s: %w", msg.UUID, err)
 		}
 		ctx := msg.Context()
-		// Applied already (by an earlier read-ahead, or before a restart):
-		// the checkpoint only moves forward, so an unlocked look is enough
-		// to skip without a transaction.
-		var at int64
-		if err := e.cfg.Pool.QueryRow(ctx, `SELECT position FROM projection.checkpoints WHERE name = $1 AND generation = $2`, p.Name(), gen).Scan(&at); err == nil && uint64(env.Position) <= uint64(at) {
+		// Applied already by an earlier read-ahead of this handler: skip
+		// without a round trip. (Anything else applied already, before a
+		// restart, is caught under the checkpoint's lock below.)
+		if uint64(env.Position) <= committed.Load() {
 			return nil
 		}
+		var last eventstore.Envelope // the last event the transaction applied
 		unknown := false
 		apply := func(readAhead int) error {
+			last = eventstore.Envelope{}
 			return pgx.BeginFunc(ctx, e.cfg.Pool, func(tx pgx.Tx) error {
 				var pos int64
 				var state string
@@ -365,7 +370,7 @@ func (e *Engine) handler(p Projection, gen int) message.NoPublishHandlerFunc {
 				if err != nil {
 					return err
 				}
-				last := env
+				last = env
 				if readAhead > 1 {
 					page, err := e.cfg.Store.ReadAll(ctx, env.Position, readAhead-1, eventstore.Filter{Categories: p.Categories()})
 					if err != nil {
@@ -396,6 +401,7 @@ func (e *Engine) handler(p Projection, gen int) message.NoPublishHandlerFunc {
 			err = apply(1)
 		}
 		if err == nil {
+			committed.Store(max(committed.Load(), uint64(last.Position)))
 			e.metrics.halted.WithLabelValues(p.Name()).Set(0)
 			if unknown {
 				e.metrics.unknown.WithLabelValues(p.Name(), env.Type).Inc()
