@@ -5,15 +5,18 @@
 // gap-free and handed out in commit order, and a reader that asks for
 // "position > N" can never pass an event that commits later. The price is that
 // appends commit one transaction at a time; the store wins the throughput back
-// with group commit: one goroutine per process gathers the appends waiting at
-// that moment and commits them in one transaction, each still checked against
-// its own expected version. docs/architecture.md compares the alternatives.
+// with group commit: committer goroutines gather the appends waiting at that
+// moment and commit them in one transaction, each still checked against its
+// own expected version. A group goes to Postgres in one round trip, so the
+// head lock is held only while the database runs it (commitOptimistic).
+// docs/architecture.md compares the alternatives.
 package pgstore
 
 import (
 	"context"
 	"embed"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math"
@@ -47,6 +50,10 @@ const notifyChannel = "eventstore_appended"
 type Config struct {
 	// MaxBatchEvents caps how many events one group commit writes. 2000 by default.
 	MaxBatchEvents int
+	// Committers is how many groups may be in flight at once. 2 by default:
+	// while one group's round trip is under way the next gathers and sends
+	// its own, which waits in Postgres for the head lock and not here.
+	Committers int
 	// PollInterval is how often an idle subscription reads the log even
 	// without a notification. 1s by default.
 	PollInterval time.Duration
@@ -59,6 +66,9 @@ type Config struct {
 func (c Config) withDefaults() Config {
 	if c.MaxBatchEvents <= 0 {
 		c.MaxBatchEvents = 2000
+	}
+	if c.Committers <= 0 {
+		c.Committers = 2
 	}
 	if c.PollInterval <= 0 {
 		c.PollInterval = time.Second
@@ -103,8 +113,10 @@ func Open(ctx context.Context, pool *pgxpool.Pool, cfg Config) (*Store, error) {
 		cancel: cancel,
 	}
 	s.wake.init()
-	s.wg.Add(2)
-	go s.appendLoop(runCtx)
+	s.wg.Add(1 + cfg.Committers)
+	for range cfg.Committers {
+		go s.appendLoop(runCtx)
+	}
 	go s.listenLoop(runCtx)
 	return s, nil
 }
@@ -235,7 +247,12 @@ func (s *Store) commit(ctx context.Context, batch []*appendRequest) {
 	if len(live) == 0 {
 		return
 	}
-	results, err := s.commitTx(ctx, live)
+	results, err := s.commitOptimistic(ctx, live)
+	if err != nil {
+		// A version that moved, an id already stored (a retry), or a
+		// broken connection: the checked path decides each append alone.
+		results, err = s.commitTx(ctx, live)
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			err = eventstore.ErrClosed
@@ -251,14 +268,126 @@ func (s *Store) commit(ctx context.Context, batch []*appendRequest) {
 	s.wake.signal()
 }
 
-func (s *Store) commitTx(ctx context.Context, batch []*appendRequest) ([]appendResponse, error) {
+// errNotOptimistic sends a group the checked way without trying.
+var errNotOptimistic = errors.New("pgstore: group needs the checked commit")
+
+// commitOptimistic writes a group in one round trip, on the bet that every
+// append in it will succeed, as almost all do: BEGIN, the head lock, the
+// expected versions checked in the database (eventstore.expect_versions
+// raises on a mismatch), the inserts with positions and versions computed
+// there, the notification and COMMIT, all in one pipeline. The head lock is
+// then held only while Postgres runs the statements, never across a round
+// trip to this process. Any error rolls the whole group back and
+// commitTx decides it append by append.
+func (s *Store) commitOptimistic(ctx context.Context, batch []*appendRequest) ([]appendResponse, error) {
+	var (
+		streams []string // one per append
+		wants   []int64
+		seen    = make(map[string]bool, len(batch))
+		ids     = make(map[uuid.UUID]bool)
+		rows    eventRows
+		voff    []int64 // per event: its place within its append
+	)
+	for _, req := range batch {
+		if seen[req.stream] {
+			// Two appends to one stream: the second's expected version
+			// depends on the first, which only the checked path follows.
+			return nil, errNotOptimistic
+		}
+		seen[req.stream] = true
+		streams = append(streams, req.stream)
+		want := int64(-1)
+		if v, exact := req.expected.Version(); exact {
+			want = v
+		}
+		wants = append(wants, want)
+		for k, e := range req.events {
+			if ids[e.ID] {
+				return nil, errNotOptimistic
+			}
+			ids[e.ID] = true
+			rows.add(0, 0, req.stream, e)
+			voff = append(voff, int64(k+1))
+		}
+	}
+	n := int64(rows.len())
+	cats := uniqueCategories(rows.category)
+
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	tx, err := s.pool.Begin(ctx)
+	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return nil, err
 	}
-	defer tx.Rollback(context.Background()) //nolint:errcheck // after Commit this is a no-op
+	defer releaseAfterTx(conn)
+
+	var head int64
+	var current []int64
+	b := &pgx.Batch{}
+	b.Queue(`BEGIN`)
+	b.Queue(`SELECT position FROM eventstore.head WHERE id FOR UPDATE`).QueryRow(func(row pgx.Row) error {
+		return row.Scan(&head)
+	})
+	b.Queue(`SELECT eventstore.expect_versions($1, $2)`, streams, wants).QueryRow(func(row pgx.Row) error {
+		return row.Scan(&current)
+	})
+	// Positions follow the head, versions each stream's current version; the
+	// statement sees neither the streams upsert nor the head update below.
+	b.Queue(`INSERT INTO eventstore.events
+		(position, event_id, stream, category, version, type, schema_version, data, metadata, recorded_at)
+		SELECT h.position + u.o, u.id, u.s, u.c, coalesce(st.version, 0) + u.vo, u.t, u.sv, u.d::jsonb, u.m::jsonb, u.r
+		FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::int[], $7::text[], $8::text[], $9::timestamptz[])
+		     WITH ORDINALITY AS u(id, s, c, vo, t, sv, d, m, r, o)
+		CROSS JOIN eventstore.head h
+		LEFT JOIN eventstore.streams st ON st.stream = u.s
+		WHERE h.id`,
+		rows.id, rows.stream, rows.category, voff, rows.typ, rows.schema, rows.data, rows.meta, rows.recorded)
+	counts := make([]int64, len(batch))
+	categories := make([]string, len(batch))
+	for i, req := range batch {
+		counts[i] = int64(len(req.events))
+		categories[i] = eventstore.Category(req.stream)
+	}
+	b.Queue(`INSERT INTO eventstore.streams (stream, category, version)
+		SELECT u.s, u.c, coalesce(st.version, 0) + u.n
+		FROM unnest($1::text[], $2::text[], $3::bigint[]) AS u(s, c, n)
+		LEFT JOIN eventstore.streams st ON st.stream = u.s
+		ON CONFLICT (stream) DO UPDATE SET version = excluded.version`,
+		streams, categories, counts)
+	b.Queue(`UPDATE eventstore.head SET position = position + $1 WHERE id`, n)
+	b.Queue(`SELECT pg_notify($1, notify_payload) FROM (
+		SELECT CASE WHEN length($2::text) > 7000 THEN position::text ELSE position::text || ' ' || $2::text END AS notify_payload
+		FROM eventstore.head WHERE id) p`, notifyChannel, strings.Join(cats, ","))
+	b.Queue(`COMMIT`)
+	if err := conn.SendBatch(ctx, b).Close(); err != nil {
+		return nil, err
+	}
+
+	results := make([]appendResponse, len(batch))
+	position := head
+	for i := range batch {
+		position += counts[i]
+		results[i] = appendResponse{result: eventstore.AppendResult{
+			Version:  current[i] + counts[i],
+			Position: eventstore.Position(position),
+		}}
+	}
+	s.heads.note(cats, position)
+	return results, nil
+}
+
+func (s *Store) commitTx(ctx context.Context, batch []*appendRequest) ([]appendResponse, error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	// BEGIN travels with the first batch and COMMIT with the second: a group
+	// costs two round trips, not four. Each round trip is also a wait for the
+	// Postgres backend to be scheduled, and on a busy host that wait, not the
+	// WAL flush, is what a commit costs (docs/performance.md).
+	defer releaseAfterTx(conn)
 
 	streamNames := make([]string, 0, len(batch))
 	var ids []uuid.UUID
@@ -275,6 +404,7 @@ func (s *Store) commitTx(ctx context.Context, batch []*appendRequest) ([]appendR
 	versions := make(map[string]int64, len(batch))
 	stored := make(map[uuid.UUID]storedEvent)
 	b := &pgx.Batch{}
+	b.Queue(`BEGIN`)
 	// A cached generic plan for `= ANY($1)` made while the tables were nearly
 	// empty stays a sequential scan as they grow (seen when autovacuum is off),
 	// so the lookups below are planned for the ids actually sent.
@@ -299,7 +429,7 @@ func (s *Store) commitTx(ctx context.Context, batch []*appendRequest) ([]appendR
 		})
 		return err
 	})
-	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+	if err := conn.SendBatch(ctx, b).Close(); err != nil {
 		return nil, err
 	}
 
@@ -329,7 +459,8 @@ func (s *Store) commitTx(ctx context.Context, batch []*appendRequest) ([]appendR
 		results[i] = appendResponse{result: eventstore.AppendResult{Version: current, Position: eventstore.Position(position)}}
 	}
 	if rows.len() == 0 {
-		return results, tx.Commit(ctx)
+		_, err := conn.Exec(ctx, `COMMIT`)
+		return results, err
 	}
 
 	touched := make([]string, 0, len(written))
@@ -354,14 +485,27 @@ func (s *Store) commitTx(ctx context.Context, batch []*appendRequest) ([]appendR
 	b.Queue(`UPDATE eventstore.head SET position = $1 WHERE id`, position)
 	cats := uniqueCategories(rows.category)
 	b.Queue(`SELECT pg_notify($1, $2)`, notifyChannel, notifyPayload(position, cats))
-	if err := tx.SendBatch(ctx, b).Close(); err != nil {
-		return nil, err
-	}
-	if err := tx.Commit(ctx); err != nil {
+	b.Queue(`COMMIT`)
+	if err := conn.SendBatch(ctx, b).Close(); err != nil {
 		return nil, err
 	}
 	s.heads.note(cats, position)
 	return results, nil
+}
+
+// releaseAfterTx returns the connection of a group commit to the pool. A
+// group that failed part way left its transaction open or aborted: it is
+// rolled back, and a connection that cannot even do that is closed, never
+// handed to the next user in a transaction.
+func releaseAfterTx(conn *pgxpool.Conn) {
+	if conn.Conn().PgConn().TxStatus() != 'I' {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if _, err := conn.Exec(ctx, `ROLLBACK`); err != nil {
+			_ = conn.Conn().Close(ctx)
+		}
+	}
+	conn.Release()
 }
 
 func uniqueCategories(all []string) []string {
