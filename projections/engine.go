@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -326,17 +327,18 @@ func (e *Engine) handler(p Projection, gen int) message.NoPublishHandlerFunc {
 	// at; only the lease holder runs it, and checkpoints only move forward.
 	var committed atomic.Uint64
 	return func(msg *message.Message) error {
+		// Applied already by an earlier read-ahead of this handler: skip
+		// without a round trip, and before decoding the message, since under
+		// load most messages are such. (Anything else applied already, before
+		// a restart, is caught under the checkpoint's lock below.)
+		if pos, err := strconv.ParseUint(msg.Metadata.Get(MetaPosition), 10, 64); err == nil && pos <= committed.Load() {
+			return nil
+		}
 		env, err := FromMessage(msg)
 		if err != nil {
 			return fmt.Errorf("projections: malformed message %s: %w", msg.UUID, err)
 		}
 		ctx := msg.Context()
-		// Applied already by an earlier read-ahead of this handler: skip
-		// without a round trip. (Anything else applied already, before a
-		// restart, is caught under the checkpoint's lock below.)
-		if uint64(env.Position) <= committed.Load() {
-			return nil
-		}
 		var last eventstore.Envelope // the last event the transaction applied
 		unknown := false
 		apply := func(readAhead int) error {
