@@ -17,7 +17,7 @@ import (
 	"github.com/portico-health/portico/internal/config"
 	"github.com/portico-health/portico/internal/demo"
 	"github.com/portico-health/portico/internal/logging"
-	"github.com/portico-health/portico/readapi"
+	"github.com/portico-health/portico/webportal"
 )
 
 func main() {
@@ -58,28 +58,17 @@ func run() error {
 			return fmt.Errorf("demo data: %w", err)
 		}
 		fmt.Fprintf(os.Stderr, "\n%s\n", s.Describe(cfg.PublicURL))
+		fmt.Fprintf(os.Stderr, "Open the portal: %s/login (sign in as the parent above)\n\n", cfg.PublicURL)
 	}
 
+	// The API under /api/v1 with the web portal in front of it (webportal).
+	handler, err := webportal.Handler(a, logger)
+	if err != nil {
+		return err
+	}
 	srv := &http.Server{
-		Addr: cfg.HTTPAddr,
-		Handler: readapi.New(readapi.Deps{
-			Clock:          a.Clock,
-			Audit:          a.Audit,
-			Blobs:          a.Blobs,
-			Uploads:        a.UploadPolicy(),
-			TrustedProxies: cfg.TrustedProxies,
-			PublicURL:      cfg.PublicURL,
-			Logger:         logger,
-			Pool:           a.Pool,
-			Store:          a.Store,
-			Commands:       a.Commands,
-			Ready: []readapi.Check{
-				{Name: "database", Run: a.Pool.Ping},
-				{Name: "eventstore", Run: a.Store.Ping},
-				{Name: "projections", Run: a.Engine.Ready},
-			},
-			Engine: a.Engine,
-		}),
+		Addr:              cfg.HTTPAddr,
+		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
 	}
 	projectorsDone := make(chan struct{})

@@ -1,0 +1,199 @@
+package webportal
+
+// Pages before and around a session: sign in, sign out, "Forgot password",
+// accepting an invitation, resetting a password.
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/portico-health/portico/internal/password"
+)
+
+// passwordRules are shown on the forms that set a password; they are the
+// API's rules (internal/password).
+type passwordRules struct {
+	Min, Max int
+}
+
+var rules = passwordRules{Min: password.MinLength, Max: password.MaxLength}
+
+type authForm struct {
+	Email     string
+	Token     string
+	Rules     passwordRules
+	Sent      bool // "Forgot password": the request was sent
+	Kind      string
+	ResetLink bool
+}
+
+func (p *Portal) loginPage(w http.ResponseWriter, r *http.Request) {
+	v := &view{Title: "Sign in", Data: authForm{}}
+	v.Notice = notices[r.URL.Query().Get("m")]
+	if r.URL.Query().Get("m") == "expired" {
+		m := messageFor(problem{Code: "unauthenticated"}, ctxLogin)
+		m.SignIn = false
+		v.Problem = &m
+	}
+	p.render(w, r, http.StatusOK, "login", v)
+}
+
+type loginResponse struct {
+	Token   string `json:"token"`
+	Account struct {
+		Kind string `json:"kind"`
+		Name string `json:"name"`
+	} `json:"account"`
+}
+
+func (p *Portal) login(w http.ResponseWriter, r *http.Request) {
+	if !p.checkForm(w, r) {
+		return
+	}
+	email := strings.TrimSpace(r.PostForm.Get("email"))
+	res := p.postJSON(r, "", "/auth/login", map[string]string{"email": email, "password": r.PostForm.Get("password")})
+	if !res.ok() {
+		pr := res.problem()
+		m := messageFor(pr, ctxLogin)
+		if pr.Code == "too_many_attempts" {
+			if t := retryAfterText(res.Header); t != "" {
+				m.Text = t + " Or use \u201cForgot password\u201d."
+			}
+		}
+		p.authRefused(w, r, statusFor(pr), "login", "Sign in", authForm{Email: email}, m)
+		return
+	}
+	p.startSession(w, r, res, "/")
+}
+
+// startSession keeps the token of a login-like answer in the session cookie
+// and goes to next. Staff accounts are signed out again: this portal is
+// for portal users.
+func (p *Portal) startSession(w http.ResponseWriter, r *http.Request, res apiResult, next string) {
+	var lr loginResponse
+	if err := res.decode(&lr); err != nil || lr.Token == "" {
+		p.fail(w, r, http.StatusBadGateway, messageFor(problem{Code: "internal"}, ctxGeneral))
+		return
+	}
+	if lr.Account.Kind != "portal" {
+		p.call(r, http.MethodPost, "/auth/logout", lr.Token, "", nil)
+		m := messageFor(problem{Code: "staff_account"}, ctxLogin)
+		p.fail(w, r, http.StatusForbidden, m)
+		return
+	}
+	p.setSession(w, lr.Token)
+	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+// authRefused shows a pre-session form again with what went wrong.
+func (p *Portal) authRefused(w http.ResponseWriter, r *http.Request, status int, page, title string, f authForm, m message) {
+	m.Reference = correlationID(r)
+	f.Rules = rules
+	p.render(w, r, status, page, &view{Title: title, Problem: &m, Data: f})
+}
+
+func (p *Portal) logout(w http.ResponseWriter, r *http.Request) {
+	if !p.checkForm(w, r) {
+		return
+	}
+	if tok := p.sessionToken(r); tok != "" {
+		p.call(r, http.MethodPost, "/auth/logout", tok, "", nil)
+	}
+	p.clearSession(w)
+	http.Redirect(w, r, "/login?m=signed_out", http.StatusSeeOther)
+}
+
+func (p *Portal) forgotPage(w http.ResponseWriter, r *http.Request) {
+	p.render(w, r, http.StatusOK, "forgot", &view{Title: "Forgot password", Data: authForm{}})
+}
+
+// forgot asks the API for a new link. The API answers alike whether or not
+// the address has an account, and so does this page.
+func (p *Portal) forgot(w http.ResponseWriter, r *http.Request) {
+	if !p.checkForm(w, r) {
+		return
+	}
+	email := strings.TrimSpace(r.PostForm.Get("email"))
+	res := p.postJSON(r, "", "/auth/forgot-password", map[string]string{"email": email})
+	if !res.ok() {
+		pr := res.problem()
+		p.authRefused(w, r, statusFor(pr), "forgot", "Forgot password", authForm{Email: email}, messageFor(pr, ctxGeneral))
+		return
+	}
+	p.render(w, r, http.StatusOK, "forgot", &view{Title: "Check your email", Notice: notices["link_sent"], Data: authForm{Sent: true}})
+}
+
+func (p *Portal) invitePage(w http.ResponseWriter, r *http.Request) {
+	tok := r.URL.Query().Get("token")
+	if tok == "" || len(tok) > 512 {
+		p.authRefused(w, r, http.StatusBadRequest, "newlink", "This link does not work", authForm{}, messageFor(problem{Code: "token_invalid"}, ctxInvite))
+		return
+	}
+	p.render(w, r, http.StatusOK, "invite", &view{Title: "Create your password", Data: authForm{Token: tok, Rules: rules}})
+}
+
+// accept accepts an invitation: the API sets the password (or, for an
+// account that has one, checks it) and signs the user in.
+func (p *Portal) accept(w http.ResponseWriter, r *http.Request) {
+	if !p.checkForm(w, r) {
+		return
+	}
+	tok, pw := r.PostForm.Get("token"), r.PostForm.Get("password")
+	f := authForm{Token: tok}
+	if pw != r.PostForm.Get("password2") {
+		p.authRefused(w, r, http.StatusBadRequest, "invite", "Create your password", f, messageFor(problem{Code: "passwords_differ"}, ctxInvite))
+		return
+	}
+	res := p.postJSON(r, "", "/invitations/accept", map[string]string{"token": tok, "password": pw})
+	if !res.ok() {
+		pr := res.problem()
+		page, title := "invite", "Create your password"
+		if messageFor(pr, ctxInvite).NewLink {
+			page, title = "newlink", messageFor(pr, ctxInvite).Title
+		}
+		m := messageFor(pr, ctxInvite)
+		if pr.Code == "too_many_attempts" {
+			if t := retryAfterText(res.Header); t != "" {
+				m.Text = t
+			}
+		}
+		p.authRefused(w, r, statusFor(pr), page, title, f, m)
+		return
+	}
+	p.startSession(w, r, res, "/")
+}
+
+func (p *Portal) resetPage(w http.ResponseWriter, r *http.Request) {
+	tok := r.URL.Query().Get("token")
+	if tok == "" || len(tok) > 512 {
+		p.authRefused(w, r, http.StatusBadRequest, "newlink", "This link does not work", authForm{}, messageFor(problem{Code: "token_invalid"}, ctxReset))
+		return
+	}
+	p.render(w, r, http.StatusOK, "reset", &view{Title: "Choose a new password", Data: authForm{Token: tok, Rules: rules}})
+}
+
+func (p *Portal) reset(w http.ResponseWriter, r *http.Request) {
+	if !p.checkForm(w, r) {
+		return
+	}
+	tok, pw := r.PostForm.Get("token"), r.PostForm.Get("password")
+	f := authForm{Token: tok}
+	if pw != r.PostForm.Get("password2") {
+		p.authRefused(w, r, http.StatusBadRequest, "reset", "Choose a new password", f, messageFor(problem{Code: "passwords_differ"}, ctxReset))
+		return
+	}
+	res := p.postJSON(r, "", "/auth/reset-password", map[string]string{"token": tok, "password": pw})
+	if !res.ok() {
+		pr := res.problem()
+		m := messageFor(pr, ctxReset)
+		page, title := "reset", "Choose a new password"
+		if m.NewLink {
+			page, title = "newlink", m.Title
+		}
+		p.authRefused(w, r, statusFor(pr), page, title, f, m)
+		return
+	}
+	// A reset ends every session of the account, this browser's too.
+	p.clearSession(w)
+	http.Redirect(w, r, "/login?m=password_set", http.StatusSeeOther)
+}
