@@ -6,8 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
