@@ -73,6 +73,8 @@ type Handlers struct {
 	sessions *sessions.Store
 	tokens   *linktoken.Keys
 	now      func() time.Time
+	// cards starts card payments (Stripe); nil when none is configured.
+	cards CardPayments
 }
 
 // Option changes a default of New.

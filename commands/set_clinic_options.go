@@ -16,6 +16,8 @@ type SetClinicOptions struct {
 	HiddenDocumentTypes      *[]string
 	ShowBalanceAndInvoices   *bool
 	PaymentProcessingEnabled *bool
+	AllowPrepayment          *bool
+	Currency                 *string
 }
 
 // SetClinicOptions records ClinicOptionsChanged unless nothing changes, and
@@ -41,6 +43,12 @@ func (h *Handlers) SetClinicOptions(ctx context.Context, meta Meta, cmd SetClini
 			}
 			if cmd.PaymentProcessingEnabled != nil {
 				o.PaymentProcessingEnabled = *cmd.PaymentProcessingEnabled
+			}
+			if cmd.AllowPrepayment != nil {
+				o.AllowPrepayment = *cmd.AllowPrepayment
+			}
+			if cmd.Currency != nil {
+				o.Currency = *cmd.Currency
 			}
 			return c.SetOptions(o)
 		})

@@ -16,6 +16,8 @@ const (
 	KindForbidden
 	KindUnauthorized
 	KindPrecondition
+	// KindDisabled: a feature the clinic is not enrolled in.
+	KindDisabled
 )
 
 // Error is a refusal a caller can act on. Code is stable and public
@@ -49,6 +51,12 @@ func Conflict(code, format string, args ...any) *Error {
 // Forbidden is a refusal of an authenticated caller's authority.
 func Forbidden(format string, args ...any) *Error {
 	return &Error{Kind: KindForbidden, Code: "forbidden", Message: fmt.Sprintf(format, args...)}
+}
+
+// PaymentProcessingDisabled refuses anything payment-related for a clinic
+// that is not enrolled in payment processing (Clinic Options).
+func PaymentProcessingDisabled() *Error {
+	return &Error{Kind: KindDisabled, Code: "payment_processing_disabled", Message: "the clinic does not take payments through the portal"}
 }
 
 // AsError finds a *Error in err's chain.

@@ -65,7 +65,7 @@ type portal struct {
 
 const publicURL = "http://portal.test"
 
-func newPortal(t *testing.T) *portal {
+func newPortal(t *testing.T, configure ...func(*config.Config)) *portal {
 	t.Helper()
 	mp := testmail.Start(t)
 	clock := &testClock{t: time.Now().UTC().Truncate(time.Second)}
@@ -74,6 +74,9 @@ func newPortal(t *testing.T) *portal {
 	a := testapp.NewWith(t, func(c *config.Config) {
 		c.SMTPURL = mp.SMTPURL()
 		c.PublicURL = publicURL
+		for _, f := range configure {
+			f(c)
+		}
 	}, app.WithClock(clock.Now), app.WithLogger(logger))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

@@ -27,13 +27,15 @@ func (s *server) clinicOptions(c *gin.Context) {
 	c.JSON(http.StatusOK, o)
 }
 
-// PUT /clinic/options {hidden_document_types,show_balance_and_invoices,payment_processing_enabled}
+// PUT /clinic/options {hidden_document_types,show_balance_and_invoices,payment_processing_enabled,allow_prepayment,currency}
 // (administrators): a field left out keeps its value; answers the options.
 func (s *server) setClinicOptions(c *gin.Context) {
 	var body struct {
 		HiddenDocumentTypes      *[]string `json:"hidden_document_types"`
 		ShowBalanceAndInvoices   *bool     `json:"show_balance_and_invoices"`
 		PaymentProcessingEnabled *bool     `json:"payment_processing_enabled"`
+		AllowPrepayment          *bool     `json:"allow_prepayment"`
+		Currency                 *string   `json:"currency"`
 	}
 	meta, ok := metaOf(c)
 	if !ok || !bindJSON(c, &body) {
@@ -41,7 +43,7 @@ func (s *server) setClinicOptions(c *gin.Context) {
 	}
 	o, err := s.Commands.SetClinicOptions(c.Request.Context(), meta, commands.SetClinicOptions{
 		HiddenDocumentTypes: body.HiddenDocumentTypes, ShowBalanceAndInvoices: body.ShowBalanceAndInvoices,
-		PaymentProcessingEnabled: body.PaymentProcessingEnabled,
+		PaymentProcessingEnabled: body.PaymentProcessingEnabled, AllowPrepayment: body.AllowPrepayment, Currency: body.Currency,
 	})
 	if err != nil {
 		fail(c, err)

@@ -316,7 +316,7 @@ func TestHiddenDocumentTypeDisappearsEverywhereAndComesBack(t *testing.T) {
 
 	// Defaults: nothing hidden, balance shown, no online payments.
 	c, opts := desk.do("GET", "/api/v1/clinic/options", nil)
-	if c != http.StatusOK || toJSON(opts) != `{"hidden_document_types":[],"payment_processing_enabled":false,"show_balance_and_invoices":true}` {
+	if c != http.StatusOK || toJSON(opts) != `{"allow_prepayment":false,"currency":"USD","hidden_document_types":[],"payment_processing_enabled":false,"show_balance_and_invoices":true}` {
 		t.Fatalf("default options = %d %v", c, opts)
 	}
 	eval := p.complete(first, "evaluation", "Evaluation", "eval.pdf", pdfFile("eval"))
@@ -334,7 +334,7 @@ func TestHiddenDocumentTypeDisappearsEverywhereAndComesBack(t *testing.T) {
 		t.Errorf("unknown type = %d %v, want 400", c, body)
 	}
 	c, opts = p.staff.do("PUT", "/api/v1/clinic/options", map[string]any{"hidden_document_types": []string{"progress_note", "progress_note"}})
-	if c != http.StatusOK || toJSON(opts) != `{"hidden_document_types":["progress_note"],"payment_processing_enabled":false,"show_balance_and_invoices":true}` {
+	if c != http.StatusOK || toJSON(opts) != `{"allow_prepayment":false,"currency":"USD","hidden_document_types":["progress_note"],"payment_processing_enabled":false,"show_balance_and_invoices":true}` {
 		t.Fatalf("PUT options = %d %v", c, opts)
 	}
 	if _, again := desk.do("GET", "/api/v1/clinic/options", nil); toJSON(again) != toJSON(opts) {
@@ -371,7 +371,7 @@ func TestHiddenDocumentTypeDisappearsEverywhereAndComesBack(t *testing.T) {
 	// Other options leave the hidden types alone; showing the type again
 	// brings every document back.
 	c, opts = p.staff.do("PUT", "/api/v1/clinic/options", map[string]any{"payment_processing_enabled": true, "show_balance_and_invoices": false})
-	if c != http.StatusOK || toJSON(opts) != `{"hidden_document_types":["progress_note"],"payment_processing_enabled":true,"show_balance_and_invoices":false}` {
+	if c != http.StatusOK || toJSON(opts) != `{"allow_prepayment":false,"currency":"USD","hidden_document_types":["progress_note"],"payment_processing_enabled":true,"show_balance_and_invoices":false}` {
 		t.Fatalf("PUT other options = %d %v", c, opts)
 	}
 	if c, body := p.staff.do("PUT", "/api/v1/clinic/options", map[string]any{"hidden_document_types": []string{}}); c != http.StatusOK {

@@ -7,8 +7,10 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/portico-health/portico/commands"
 	"github.com/portico-health/portico/domain"
 	"github.com/portico-health/portico/eventstore"
+	"github.com/portico-health/portico/internal/stripepay"
 )
 
 // Problem is an RFC 9457 problem document with Portico's stable code.
@@ -31,6 +33,8 @@ var statusOf = map[domain.Kind]int{
 	domain.KindForbidden:    http.StatusForbidden,
 	domain.KindUnauthorized: http.StatusUnauthorized,
 	domain.KindPrecondition: http.StatusPreconditionFailed,
+	// payment_processing_disabled: the clinic is not enrolled.
+	domain.KindDisabled: http.StatusForbidden,
 }
 
 // problemFor is the one place errors become HTTP answers. Anything that is
@@ -44,6 +48,10 @@ func problemFor(c *gin.Context, err error) Problem {
 			status = http.StatusBadRequest
 		}
 		return Problem{Type: problemBase + de.Code, Title: http.StatusText(status), Status: status, Detail: de.Message, Code: de.Code, Errors: de.Fields}
+	}
+	if errors.Is(err, commands.ErrCardPaymentsUnavailable) || errors.Is(err, stripepay.ErrUnavailable) {
+		slog.WarnContext(c.Request.Context(), "card payment not started", "route", c.FullPath(), "correlation_id", correlationID(c), "err", err)
+		return Problem{Type: problemBase + "payments_unavailable", Title: "Service Unavailable", Status: http.StatusServiceUnavailable, Detail: "card payments cannot be started right now; nothing was charged; try again shortly", Code: "payments_unavailable"}
 	}
 	if errors.Is(err, eventstore.ErrClosed) {
 		return Problem{Type: problemBase + "unavailable", Title: "Service Unavailable", Status: http.StatusServiceUnavailable, Detail: "the service is shutting down or cannot reach its storage; try again shortly", Code: "unavailable"}

@@ -19,12 +19,36 @@ type Options struct {
 	ShowBalanceAndInvoices bool `json:"show_balance_and_invoices"`
 	// PaymentProcessingEnabled: the clinic takes card payments online.
 	PaymentProcessingEnabled bool `json:"payment_processing_enabled"`
+	// AllowPrepayment: a payment may be more than the balance owed; the
+	// rest is credit on the patient's account.
+	AllowPrepayment bool `json:"allow_prepayment"`
+	// Currency is the ISO 4217 code of the currency the clinic bills in
+	// (upper case); events from before the option existed mean USD.
+	Currency string `json:"currency"`
+}
+
+// DefaultCurrency is a clinic's currency until an administrator sets one.
+const DefaultCurrency = "USD"
+
+// NormaliseCurrency is an ISO 4217 code in upper case, and whether the
+// text is one (three ASCII letters).
+func NormaliseCurrency(c string) (string, bool) {
+	c = strings.ToUpper(strings.TrimSpace(c))
+	if len(c) != 3 {
+		return c, false
+	}
+	for _, r := range c {
+		if r < 'A' || r > 'Z' {
+			return c, false
+		}
+	}
+	return c, true
 }
 
 // DefaultOptions are a clinic's options until an administrator changes
 // them: nothing hidden, balance and invoices shown, no online payments.
 func DefaultOptions() Options {
-	return Options{HiddenDocumentTypes: []string{}, ShowBalanceAndInvoices: true}
+	return Options{HiddenDocumentTypes: []string{}, ShowBalanceAndInvoices: true, Currency: DefaultCurrency}
 }
 
 // OptionsChanged: an administrator changed the Clinic Options. The event
@@ -53,6 +77,9 @@ func (c *Clinic) applyOptions(e OptionsChanged) {
 	if o.HiddenDocumentTypes == nil {
 		o.HiddenDocumentTypes = []string{}
 	}
+	if o.Currency == "" {
+		o.Currency = DefaultCurrency
+	}
 	c.options = &o
 }
 
@@ -70,12 +97,21 @@ func (c *Clinic) SetOptions(o Options) error {
 	}
 	slices.Sort(hidden)
 	o.HiddenDocumentTypes = hidden
+	if o.Currency == "" {
+		o.Currency = DefaultCurrency
+	}
+	cur, ok := NormaliseCurrency(o.Currency)
+	if !ok {
+		return domain.Invalid(map[string]string{"currency": "an ISO 4217 currency code such as USD"})
+	}
+	o.Currency = cur
 	if domain.IsNew(c) {
 		return domain.NotFound("clinic")
 	}
-	cur := c.CurrentOptions()
-	if slices.Equal(cur.HiddenDocumentTypes, o.HiddenDocumentTypes) &&
-		cur.ShowBalanceAndInvoices == o.ShowBalanceAndInvoices && cur.PaymentProcessingEnabled == o.PaymentProcessingEnabled {
+	now := c.CurrentOptions()
+	if slices.Equal(now.HiddenDocumentTypes, o.HiddenDocumentTypes) &&
+		now.ShowBalanceAndInvoices == o.ShowBalanceAndInvoices && now.PaymentProcessingEnabled == o.PaymentProcessingEnabled &&
+		now.AllowPrepayment == o.AllowPrepayment && now.Currency == o.Currency {
 		return nil
 	}
 	domain.Record(c, OptionsChanged{ClinicID: c.ID, Options: o})

@@ -22,10 +22,12 @@ import (
 	"github.com/portico-health/portico/internal/pgdb"
 	"github.com/portico-health/portico/internal/phiaudit"
 	"github.com/portico-health/portico/internal/schema"
+	"github.com/portico-health/portico/internal/stripepay"
 	"github.com/portico-health/portico/projections"
 	"github.com/portico-health/portico/projections/activities"
 	"github.com/portico-health/portico/projections/appointments"
 	"github.com/portico-health/portico/projections/audittrail"
+	"github.com/portico-health/portico/projections/billing"
 	"github.com/portico-health/portico/projections/documents"
 	"github.com/portico-health/portico/projections/intakeforms"
 	"github.com/portico-health/portico/projections/mailer"
@@ -47,6 +49,9 @@ type App struct {
 	// Blobs keeps uploaded files: on disk under PORTAL_BLOB_DIR, else in
 	// the database (blobs.go).
 	Blobs blobstore.Store
+	// Stripe is the card payment processor (PORTAL_STRIPE_SECRET_KEY); nil
+	// when none is configured.
+	Stripe *stripepay.Client
 	// Clock is the clock Open was given (nil: the system clock), for the
 	// API's sessions.
 	Clock func() time.Time
@@ -56,7 +61,7 @@ type App struct {
 // up. Side-effect handlers (the mailer) run on the same engine but are not
 // read models: they are never rebuilt.
 func ReadModels() []projections.Projection {
-	return []projections.Projection{patients.Projection{}, portalusers.Projection{}, audittrail.Projection{}, patienthistory.Projection{}, appointments.Projection{}, documents.Projection{}, activities.Projection{}, intakeforms.Projection{}}
+	return []projections.Projection{patients.Projection{}, portalusers.Projection{}, audittrail.Projection{}, patienthistory.Projection{}, appointments.Projection{}, documents.Projection{}, activities.Projection{}, intakeforms.Projection{}, billing.Projection{}}
 }
 
 // Option changes how Open wires the process; tests use them.
@@ -131,7 +136,18 @@ func Open(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...O
 		pool.Close()
 		return nil, fmt.Errorf("open %s event store: %w", cfg.EventStore, err)
 	}
-	cmds := commands.New(store, pool, commands.WithClock(o.clock), commands.WithLinkKeys(keys))
+	var stripeClient *stripepay.Client
+	cmdOpts := []commands.Option{commands.WithClock(o.clock), commands.WithLinkKeys(keys)}
+	if cfg.StripeSecretKey != "" {
+		if stripeClient, err = stripepay.New(stripepay.Config{SecretKey: cfg.StripeSecretKey, WebhookSecret: cfg.StripeWebhookKey,
+			APIBase: cfg.StripeAPIBase, Logger: logger}); err != nil {
+			_ = store.Close()
+			pool.Close()
+			return nil, err
+		}
+		cmdOpts = append(cmdOpts, commands.WithCardPayments(stripeClient))
+	}
+	cmds := commands.New(store, pool, cmdOpts...)
 	handlers := append(ReadModels(), &mailer.Mailer{Commands: cmds, Sender: sender, PublicURL: cfg.PublicURL})
 	engine, err := projections.New(projections.Config{Pool: pool, Store: store, Logger: logger}, handlers...)
 	if err == nil {
@@ -151,6 +167,7 @@ func Open(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...O
 		Logger:   logger,
 		Clock:    o.clock,
 		Blobs:    blobs,
+		Stripe:   stripeClient,
 		Audit:    phiaudit.NewRecorder(store, cfg.InstanceName, logger),
 	}, nil
 }

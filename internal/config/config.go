@@ -115,6 +115,11 @@ func (c Config) Validate() error {
 			errs = append(errs, errors.New("PORTAL_SMTP_URL: want smtp://host:port or smtps://host:port"))
 		}
 	}
+	if c.StripeAPIBase != "" {
+		if u, err := url.Parse(c.StripeAPIBase); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, errors.New("PORTAL_STRIPE_API_BASE: want an http(s) URL, e.g. http://127.0.0.1:12111 for stripe-mock"))
+		}
+	}
 	if c.MaxUploadBytes != 0 && (c.MaxUploadBytes < 1<<10 || c.MaxUploadBytes > 1<<30) {
 		errs = append(errs, errors.New("PORTAL_MAX_UPLOAD_BYTES: want a whole number of bytes from 1024 to 1073741824"))
 	}

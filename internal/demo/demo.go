@@ -12,6 +12,7 @@ import (
 
 	"github.com/portico-health/portico/commands"
 	"github.com/portico-health/portico/domain"
+	"github.com/portico-health/portico/domain/billing"
 	"github.com/portico-health/portico/domain/clinic"
 	"github.com/portico-health/portico/domain/document"
 	"github.com/portico-health/portico/domain/intakeform"
@@ -240,12 +241,49 @@ func Load(ctx context.Context, h *commands.Handlers, blobs blobstore.Store) (Sum
 	if err != nil {
 		return s, err
 	}
+	if err := loadBilling(ctx, h, c, meta, mia, leo); err != nil {
+		return s, err
+	}
 	if c.Contact == (clinic.Contact{}) {
 		if _, err := h.SetClinicContact(ctx, meta("clinic-contact"), commands.SetClinicContact{Contact: DemoContact}); err != nil {
 			return s, fmt.Errorf("demo clinic contact: %w", err)
 		}
 	}
 	return s, nil
+}
+
+// loadBilling enrols the demo clinic in payment processing (on the first
+// load only: an administrator's later change stays), issues an invoice to
+// each child, and records a desk payment against Mia's.
+func loadBilling(ctx context.Context, h *commands.Handlers, c *clinic.Clinic, meta func(string) commands.Meta, mia, leo uuid.UUID) error {
+	if c.Version() == 0 || !c.CurrentOptions().PaymentProcessingEnabled {
+		acct, err := h.BillingAccount(ctx, mia)
+		if err != nil {
+			return err
+		}
+		if len(acct.Invoices) > 0 {
+			return nil // enrolled once, then turned off by an administrator
+		}
+		enabled := true
+		if _, err := h.SetClinicOptions(ctx, meta("clinic-payments"), commands.SetClinicOptions{PaymentProcessingEnabled: &enabled}); err != nil {
+			return fmt.Errorf("demo payments: %w", err)
+		}
+	}
+	due := time.Now().UTC().AddDate(0, 0, 30).Format(time.DateOnly)
+	miaInvoice, err := h.IssueInvoice(ctx, meta("invoice-mia"), commands.IssueInvoice{PatientID: mia, Currency: clinic.DefaultCurrency, DueDate: due,
+		Lines: []billing.Line{{Description: "Occupational therapy session (45 min)", AmountCents: 12000}, {Description: "Therapy putty and beads", AmountCents: 1850}}})
+	if err != nil {
+		return fmt.Errorf("demo invoice: %w", err)
+	}
+	if _, err := h.IssueInvoice(ctx, meta("invoice-leo"), commands.IssueInvoice{PatientID: leo, Currency: clinic.DefaultCurrency, DueDate: due,
+		Lines: []billing.Line{{Description: "Speech and language screening", AmountCents: 9500}}}); err != nil {
+		return fmt.Errorf("demo invoice: %w", err)
+	}
+	if _, err := h.RecordPayment(ctx, meta("payment-mia"), commands.RecordPayment{PatientID: mia, AmountCents: 5000,
+		Currency: clinic.DefaultCurrency, Method: "cash", InvoiceID: &miaInvoice}); err != nil {
+		return fmt.Errorf("demo payment: %w", err)
+	}
+	return nil
 }
 
 // DemoContact is how the demo clinic's portal users reach it.
@@ -266,7 +304,9 @@ func (s Summary) Describe(publicURL string) string {
   documents (Mia: a progress note and a treatment plan; Leo: a speech and
   language screening), each a PDF to view or print; a Home Activity with a
   printable sheet; and, for Leo, an intake form to download, fill in and
-  return, with a message from the clinic.
+  return, with a message from the clinic. The clinic takes payments: Mia
+  has an invoice of 138.50 USD with 50.00 paid in cash at the desk (a
+  receipt to print), Leo one of 95.00 USD to pay by card.
   Portal handout: GET %s/api/v1/clinic/portal-handout (as staff; it prints
   the clinic's contact)
 `, ClinicName, s.AdminEmail, s.AdminPassword, s.StaffEmail, s.StaffPassword, s.ParentEmail, s.ParentPassword, publicURL, publicURL)

@@ -29,7 +29,7 @@ func (Projection) Name() string { return "patienthistory" }
 // left out (see the package comment); a category whose events name no
 // patient costs a transaction per event for nothing.
 func (Projection) Categories() []string {
-	return []string{"patient", "portaluser", "invitation", "appointment", "intakeassignment", "document", "homeactivity"}
+	return []string{"patient", "portaluser", "invitation", "appointment", "intakeassignment", "document", "homeactivity", "billing"}
 }
 func (Projection) Critical() bool           { return false }
 func (Projection) Tables() []string         { return []string{"patient_events"} }
