@@ -61,6 +61,15 @@ type Subscription interface {
 	Close() error
 }
 
+// Lookahead is a Subscription that can show the events it has already
+// fetched after the one Next last returned, without consuming them: Next
+// still returns each in turn. A consumer may apply them early (the
+// projections' read-ahead) instead of reading the same events again.
+type Lookahead interface {
+	// Buffered returns up to max of the events already fetched, in order.
+	Buffered(max int) []Envelope
+}
+
 // Position is a place in the global log. Start is before the first event.
 // In the Postgres store it is the event's gap-free sequence number; in
 // EventStoreDB it is the event's commit position in the transaction file.

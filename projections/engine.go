@@ -374,9 +374,13 @@ func (e *Engine) handler(p Projection, gen int) message.NoPublishHandlerFunc {
 				}
 				last = env
 				if readAhead > 1 {
-					page, err := e.cfg.Store.ReadAll(ctx, env.Position, readAhead-1, eventstore.Filter{Categories: p.Categories()})
-					if err != nil {
-						return err
+					// The subscription has usually fetched them already; only
+					// when it has not are they read again.
+					page := buffered(ctx, readAhead-1)
+					if len(page) == 0 {
+						if page, err = e.cfg.Store.ReadAll(ctx, env.Position, readAhead-1, eventstore.Filter{Categories: p.Categories()}); err != nil {
+							return err
+						}
 					}
 					for _, next := range page {
 						if err := p.Apply(ctx, w, next); err != nil {

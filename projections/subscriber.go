@@ -145,7 +145,7 @@ func (s *LogSubscriber) follow(ctx context.Context, topic string, from eventstor
 		nackBackoff := lo
 		for {
 			msg := ToMessage(env)
-			msg.SetContext(ctx)
+			msg.SetContext(withLookahead(ctx, sub))
 			select {
 			case out <- msg:
 			case <-ctx.Done():
@@ -214,4 +214,26 @@ func FromMessage(msg *message.Message) (eventstore.Envelope, error) {
 		return e, err
 	}
 	return e, nil
+}
+
+type lookaheadKey struct{}
+
+// withLookahead lets the handler of a message see the events its
+// subscription has already fetched after it (eventstore.Lookahead), for the
+// read-ahead. Only one message of a subscription is in flight, so they stay
+// put while the handler runs.
+func withLookahead(ctx context.Context, sub eventstore.Subscription) context.Context {
+	if l, ok := sub.(eventstore.Lookahead); ok {
+		return context.WithValue(ctx, lookaheadKey{}, l)
+	}
+	return ctx
+}
+
+// buffered are up to max events that follow the message of ctx in its
+// subscription and were fetched already; none when the store cannot say.
+func buffered(ctx context.Context, max int) []eventstore.Envelope {
+	if l, ok := ctx.Value(lookaheadKey{}).(eventstore.Lookahead); ok {
+		return l.Buffered(max)
+	}
+	return nil
 }

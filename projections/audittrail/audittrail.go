@@ -50,8 +50,8 @@ func (Projection) Setup(_ context.Context, w *projections.Writer) error {
 		patients       uuid[]      NOT NULL,
 		route          text        NOT NULL,
 		status         int         NOT NULL,
-		record         jsonb       NOT NULL,
-		hash           text        NOT NULL)`)
+		record         json        NOT NULL,
+		hash           text        NOT NULL) WITH (toast_tuple_target = 8160)`)
 	w.Queue(`CREATE INDEX ON ` + t + ` (recorded DESC, record_id)`)
 	w.Queue(`CREATE INDEX ON ` + t + ` USING gin (patients)`)
 	w.Queue(`CREATE INDEX ON ` + t + ` (actor_id, recorded DESC)`)

@@ -237,10 +237,10 @@ func TestVerifyFindsTampering(t *testing.T) {
 	}{
 		// rm.phi_access
 		{"row record edited", func(f *fixture, exec func(string, ...any)) {
-			exec(`UPDATE `+f.table+` SET record = jsonb_set(record, '{subtype}', '"print"') WHERE chain = $1 AND seq = 7`, f.a)
+			exec(`UPDATE `+f.table+` SET record = jsonb_set(record::jsonb, '{subtype}', '"print"')::json WHERE chain = $1 AND seq = 7`, f.a)
 		}, want{false, 7, "edited"}},
 		{"row record and columns edited alike", func(f *fixture, exec func(string, ...any)) {
-			exec(`UPDATE `+f.table+` SET record = jsonb_set(record, '{subtype}', '"print"'), subtype = 'print' WHERE chain = $1 AND seq = 7`, f.a)
+			exec(`UPDATE `+f.table+` SET record = jsonb_set(record::jsonb, '{subtype}', '"print"')::json, subtype = 'print' WHERE chain = $1 AND seq = 7`, f.a)
 		}, want{false, 7, "its content does not match its hash (edited)"}},
 		{"row column edited to hide it from a patient", func(f *fixture, exec func(string, ...any)) {
 			exec(`UPDATE `+f.table+` SET patients = '{}' WHERE chain = $1 AND seq = 4`, f.b)
@@ -284,7 +284,7 @@ func TestVerifyFindsTampering(t *testing.T) {
 
 		// eventstore.events
 		{"event edited", func(f *fixture, exec func(string, ...any)) {
-			exec(`UPDATE eventstore.events SET data = jsonb_set(data, '{subtype}', '"print"') WHERE stream = $1 AND version = 4`, f.stream(f.b))
+			exec(`UPDATE eventstore.events SET data = jsonb_set(data::jsonb, '{subtype}', '"print"')::json WHERE stream = $1 AND version = 4`, f.stream(f.b))
 		}, want{true, 4, "edited"}},
 		{"event deleted", func(f *fixture, exec func(string, ...any)) {
 			exec(`DELETE FROM eventstore.events WHERE stream = $1 AND version = 6`, f.stream(f.b))
@@ -360,7 +360,7 @@ func TestVerifyNamesTheFirstBadChain(t *testing.T) {
 	f := newFixture(t)
 	f.privileged(t, func(exec func(string, ...any)) {
 		exec(`DELETE FROM eventstore.events WHERE stream = $1 AND version = 2`, f.stream(f.b))
-		exec(`UPDATE `+f.table+` SET record = jsonb_set(record, '{status}', '404'), status = 404 WHERE chain = $1 AND seq = 11`, f.a)
+		exec(`UPDATE `+f.table+` SET record = jsonb_set(record::jsonb, '{status}', '404')::json, status = 404 WHERE chain = $1 AND seq = 11`, f.a)
 	})
 	for range 3 { // the same answer every time
 		rep := f.verify(t)

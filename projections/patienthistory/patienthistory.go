@@ -100,10 +100,10 @@ type Querier interface {
 // Of returns a patient's events in log order after a position, at most limit.
 func Of(ctx context.Context, q Querier, patientID uuid.UUID, after int64, limit int) ([]Event, error) {
 	rows, err := q.Query(ctx, `SELECT * FROM (
-			SELECT position, event_id, stream, version, type, recorded_at, actor_id, actor_kind, actor_role, data
+			SELECT position, event_id, stream, version, type, recorded_at, actor_id, actor_kind, actor_role, data::json
 			FROM rm.patient_events WHERE patient_id = $1 AND position > $2
 			UNION ALL
-			SELECT position, record_id, 'phiaudit-' || chain, seq, 'PHIAccessRecorded', recorded, actor_id, actor_kind, actor_role, record
+			SELECT position, record_id, 'phiaudit-' || chain, seq, 'PHIAccessRecorded', recorded, actor_id, actor_kind, actor_role, record::json
 			FROM rm.phi_access WHERE patients @> ARRAY[$1::uuid] AND position > $2
 		) h ORDER BY position LIMIT $3`, patientID, after, limit)
 	if err != nil {
