@@ -362,34 +362,46 @@ func (e *Engine) handler(p Projection, gen int) message.NoPublishHandlerFunc {
 					return nil // applied already: effectively once
 				}
 				w := newWriter(tx, schema)
-				err = p.Apply(ctx, w, env)
-				if errors.Is(err, ErrUnknownEvent) {
-					unknown = true
-					_, err = tx.Exec(ctx, `UPDATE projection.checkpoints SET position = $3, event_time = $4, updated_at = now(), skipped_unknown = skipped_unknown + 1
-					WHERE name = $1 AND generation = $2`, p.Name(), gen, int64(env.Position), env.Metadata.RecordedAt)
-					return err
-				}
-				if err != nil {
-					return err
-				}
-				last = env
-				if readAhead > 1 {
-					// The subscription has usually fetched them already; only
-					// when it has not are they read again.
-					page := buffered(ctx, readAhead-1)
-					if len(page) == 0 {
-						if page, err = e.cfg.Store.ReadAll(ctx, env.Position, readAhead-1, eventstore.Filter{Categories: p.Categories()}); err != nil {
-							return err
-						}
+				if b, ok := p.(BatchApplier); ok && readAhead > 1 {
+					// The message and what follows it, in one call: a
+					// projection that can writes them with one statement. An
+					// unknown event fails the batch, and the retry without
+					// read-ahead meets it alone.
+					all, err := e.ahead(ctx, p, env, readAhead-1)
+					if err != nil {
+						return err
 					}
-					for _, next := range page {
-						if err := p.Apply(ctx, w, next); err != nil {
-							if errors.Is(err, ErrUnknownEvent) {
-								break // counted when its own message comes
-							}
+					all = append([]eventstore.Envelope{env}, all...)
+					if err := b.ApplyBatch(ctx, w, all); err != nil {
+						return err
+					}
+					last = all[len(all)-1]
+				} else {
+					err = p.Apply(ctx, w, env)
+					if errors.Is(err, ErrUnknownEvent) {
+						unknown = true
+						_, err = tx.Exec(ctx, `UPDATE projection.checkpoints SET position = $3, event_time = $4, updated_at = now(), skipped_unknown = skipped_unknown + 1
+						WHERE name = $1 AND generation = $2`, p.Name(), gen, int64(env.Position), env.Metadata.RecordedAt)
+						return err
+					}
+					if err != nil {
+						return err
+					}
+					last = env
+					if readAhead > 1 {
+						page, err := e.ahead(ctx, p, env, readAhead-1)
+						if err != nil {
 							return err
 						}
-						last = next
+						for _, next := range page {
+							if err := p.Apply(ctx, w, next); err != nil {
+								if errors.Is(err, ErrUnknownEvent) {
+									break // counted when its own message comes
+								}
+								return err
+							}
+							last = next
+						}
 					}
 				}
 				if err := w.Flush(ctx); err != nil {
@@ -416,6 +428,16 @@ func (e *Engine) handler(p Projection, gen int) message.NoPublishHandlerFunc {
 		}
 		return err
 	}
+}
+
+// ahead are up to max events of p's categories after env for the
+// read-ahead: those its subscription has fetched already or, when it has
+// none, a read of the log.
+func (e *Engine) ahead(ctx context.Context, p Projection, env eventstore.Envelope, max int) ([]eventstore.Envelope, error) {
+	if page := buffered(ctx, max); len(page) > 0 {
+		return page, nil
+	}
+	return e.cfg.Store.ReadAll(ctx, env.Position, max, eventstore.Filter{Categories: p.Categories()})
 }
 
 // poisonMiddleware decides what happens to an event that failed every retry:
