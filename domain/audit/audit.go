@@ -145,6 +145,14 @@ func (a Access) ComputeHash() string {
 
 // Link places a record after prev (nil for a chain's first) and seals it.
 func Link(a Access, chain uuid.UUID, prev *Access) Access {
+	a, _ = LinkEncoded(a, chain, prev)
+	return a
+}
+
+// LinkEncoded is Link, also returning the sealed record's JSON (what
+// json.Marshal would give) from the canonical form the hash was computed
+// over, so that recording a record marshals it once, not twice.
+func LinkEncoded(a Access, chain uuid.UUID, prev *Access) (Access, []byte) {
 	a.Chain = chain
 	a.Recorded = a.Recorded.UTC().Truncate(time.Microsecond)
 	if prev == nil {
@@ -152,8 +160,16 @@ func Link(a Access, chain uuid.UUID, prev *Access) Access {
 	} else {
 		a.Seq, a.PrevHash = prev.Seq+1, prev.Hash
 	}
-	a.Hash = a.ComputeHash()
-	return a
+	a.Hash = ""
+	canonical := a.Canonical()
+	h := sha256.New()
+	h.Write([]byte(a.PrevHash))
+	h.Write(canonical)
+	a.Hash = hex.EncodeToString(h.Sum(nil))
+	// Hash is the struct's last field and the canonical form omits it only
+	// because it is empty: the full JSON is the canonical one with it added.
+	data := append(canonical[:len(canonical)-1:len(canonical)-1], `,"hash":"`+a.Hash+`"}`...)
+	return a, data
 }
 
 // Head is a chain's last record as an auditor keeps it outside the database.

@@ -214,14 +214,9 @@ func (r *Recorder) write(c *chain, batch []pending) {
 	events := make([]eventstore.EventData, len(batch))
 	prev := c.last
 	for i, p := range batch {
-		a := audit.Link(p.a, c.id, prev)
+		a, data := audit.LinkEncoded(p.a, c.id, prev)
 		linked[i] = a
 		prev = &linked[i]
-		data, err := json.Marshal(a)
-		if err != nil {
-			r.fail(c, batch, err)
-			return
-		}
 		events[i] = eventstore.EventData{
 			ID:            a.RecordID,
 			Type:          a.EventType(),
