@@ -53,6 +53,16 @@ func billingStream(patientID uuid.UUID) string {
 
 func newAccount() domain.Aggregate { return &billing.Account{} }
 
+// billingID is the id of the invoice or payment a command makes for a
+// patient: from the command id (a retried request makes the same one) and
+// the patient, because an Idempotency-Key is scoped to the caller and the
+// route, not to the patient in the path: the same key sent for two patients
+// makes two invoices, not one id in two accounts (and in the read model,
+// whose ids are global, one row for both).
+func billingID(kind string, patientID uuid.UUID, commandID string) uuid.UUID {
+	return uuid.NewSHA1(bootstrapNamespace, []byte(kind+":"+patientID.String()+":"+commandID))
+}
+
 // paymentOptions are the Clinic Options of a clinic that takes payments;
 // for a clinic not enrolled, payment_processing_disabled.
 func (h *Handlers) paymentOptions(ctx context.Context, clinicID uuid.UUID) (clinic.Options, error) {

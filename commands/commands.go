@@ -161,7 +161,12 @@ func (h *Handlers) save(ctx context.Context, meta Meta, clinicID uuid.UUID, stre
 		}
 	}
 	res, err := h.store.Append(ctx, stream, eventstore.Exactly(root.Version()), events...)
-	if errors.Is(err, eventstore.ErrConflict) {
+	if errors.Is(err, eventstore.ErrConflict) || (errors.Is(err, eventstore.ErrInvalidEvent) && h.streamMoved(ctx, stream, root.Version())) {
+		// An id "stored elsewhere" after the stream moved on is a conflict
+		// too: a concurrent run of the same command that loaded another
+		// version and decided other events (a Stripe refund reconciled by
+		// one delivery, recorded alone by its duplicate) stored some of
+		// these ids. Deciding again on the new version resolves it.
 		return domain.Conflict("concurrent_update", "someone else changed this at the same time; try again")
 	}
 	if err != nil {
@@ -169,6 +174,12 @@ func (h *Handlers) save(ctx context.Context, meta Meta, clinicID uuid.UUID, stre
 	}
 	root.Saved(res.Version)
 	return nil
+}
+
+// streamMoved reports whether stream has events beyond version.
+func (h *Handlers) streamMoved(ctx context.Context, stream string, version int64) bool {
+	page, err := h.store.ReadStream(ctx, stream, version+1, 1)
+	return err == nil && len(page) > 0
 }
 
 // update loads an aggregate, lets decide record events on it and saves

@@ -34,7 +34,7 @@ func (h *Handlers) IssueInvoice(ctx context.Context, meta Meta, cmd IssueInvoice
 	if err != nil {
 		return uuid.Nil, err
 	}
-	id := uuid.NewSHA1(bootstrapNamespace, []byte("invoice:"+meta.CommandID))
+	id := billingID("invoice", p.ID, meta.CommandID)
 	_, err = h.update(ctx, meta, p.ClinicID, billingStream(p.ID), newAccount, func(a domain.Aggregate) error {
 		return a.(*billing.Account).Issue(billing.InvoiceIssued{
 			InvoiceID: id, PatientID: p.ID, ClinicID: p.ClinicID, Currency: cmd.Currency, Lines: cmd.Lines, DueDate: cmd.DueDate,

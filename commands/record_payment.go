@@ -37,7 +37,7 @@ func (h *Handlers) RecordPayment(ctx context.Context, meta Meta, cmd RecordPayme
 	if err != nil {
 		return uuid.Nil, err
 	}
-	id := uuid.NewSHA1(bootstrapNamespace, []byte("payment:"+meta.CommandID))
+	id := billingID("payment", p.ID, meta.CommandID)
 	_, err = h.update(ctx, meta, p.ClinicID, billingStream(p.ID), newAccount, func(x domain.Aggregate) error {
 		a := x.(*billing.Account)
 		if _, done := a.Payments[id]; done {

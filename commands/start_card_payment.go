@@ -46,7 +46,7 @@ func (h *Handlers) StartCardPayment(ctx context.Context, meta Meta, cmd StartCar
 	if err != nil {
 		return StartedCardPayment{}, err
 	}
-	id := uuid.NewSHA1(bootstrapNamespace, []byte("payment:"+meta.CommandID))
+	id := billingID("payment", p.ID, meta.CommandID)
 	acct, err := h.BillingAccount(ctx, p.ID)
 	if err != nil {
 		return StartedCardPayment{}, err

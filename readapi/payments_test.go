@@ -450,3 +450,32 @@ func TestClinicWithoutPaymentProcessingRefusesPayments(t *testing.T) {
 		t.Fatalf("%d billing events stored", n)
 	}
 }
+
+// An Idempotency-Key is the caller's and the route's, not the patient's: the
+// same key sent for two patients makes an invoice and a payment for each,
+// with ids of their own, and each account's balance counts its own.
+func TestSameIdempotencyKeyForTwoPatientsBillsBoth(t *testing.T) {
+	p := newPayingPortal(t, true)
+	parent, first, second := p.parentOfTwo("keys@family.example")
+	ids := map[string]bool{}
+	for _, pid := range []string{first, second} {
+		code, body := p.staff.do("POST", "/api/v1/patients/"+pid+"/invoices", map[string]any{
+			"lines": []map[string]any{{"description": "Therapy session", "amount_cents": 6000}}, "currency": "USD", "due_date": "2030-01-01"},
+			"Idempotency-Key", "form-1")
+		if code != http.StatusCreated {
+			t.Fatalf("invoice = %d %v", code, body)
+		}
+		ids[body["id"].(string)] = true
+		code, body = p.staff.do("POST", "/api/v1/patients/"+pid+"/payments", map[string]any{"amount_cents": 1000, "currency": "USD", "method": "cash"},
+			"Idempotency-Key", "form-2")
+		if code != http.StatusCreated {
+			t.Fatalf("desk payment = %d %v", code, body)
+		}
+		ids[body["id"].(string)] = true
+	}
+	if len(ids) != 4 {
+		t.Fatalf("two invoices and two payments have %d distinct ids, want 4", len(ids))
+	}
+	p.waitBalance(parent, first, 5000)
+	p.waitBalance(parent, second, 5000)
+}

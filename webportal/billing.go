@@ -99,7 +99,10 @@ func list(body map[string]any, key string) []map[string]any {
 	return out
 }
 
-// getMap GETs path and decodes the answer as an object; found false on 404.
+// getMap GETs path and decodes the answer as an object; found false on 404
+// (the clinic turned balance and invoices off) and on 403
+// payment_processing_disabled (the clinic takes no payments at all: every
+// billing route answers so), which hide that part rather than fail it.
 func (p *Portal) getMap(w http.ResponseWriter, r *http.Request, token, path string) (body map[string]any, found, ok bool, failed string) {
 	res := p.get(r, token, path)
 	if !res.ok() {
@@ -108,7 +111,7 @@ func (p *Portal) getMap(w http.ResponseWriter, r *http.Request, token, path stri
 			p.apiFailed(w, r, res, ctxGeneral)
 			return nil, false, false, ""
 		}
-		if res.Status == http.StatusNotFound {
+		if res.Status == http.StatusNotFound || pr.Code == "payment_processing_disabled" {
 			return nil, false, true, ""
 		}
 		return nil, false, true, messageFor(pr, ctxGeneral).Title

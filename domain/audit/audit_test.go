@@ -17,7 +17,7 @@ func TestLinkEncodedIsTheRecordsJSON(t *testing.T) {
 	chain := uuid.New()
 	records := []audit.Access{
 		{RecordID: uuid.New(), Recorded: time.Date(2026, 11, 27, 8, 0, 0, 123456789, time.FixedZone("x", 3600)), Subtype: audit.SubtypeQuery,
-			Agent: audit.Agent{ID: "u1", Kind: "portal", OnBehalfOf: uuid.New(), UserAgent: `<script>"&"</script>`},
+			Agent:    audit.Agent{ID: "u1", Kind: "portal", OnBehalfOf: uuid.New(), UserAgent: `<script>"&"</script>`},
 			Patients: []uuid.UUID{uuid.New()}, Entities: []audit.Entity{{Type: "Appointment", ID: uuid.New(), Version: 3}},
 			Route: "GET /api/v1/portal/patients/:pid/appointments", Status: 200, BodySHA256: "ab"},
 		{RecordID: uuid.New(), Recorded: time.Now(), Subtype: audit.SubtypeRead, Agent: audit.Agent{Kind: "anonymous"}, Status: 401},
