@@ -34,9 +34,10 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/portico-health/portico/internal/testproc"
 )
 
 // InstallHint is the command that installs the pinned mailpit.
@@ -167,46 +168,7 @@ func Required() bool {
 
 // run starts bin and waits until it is ready; on failure the process is gone.
 func (m *Mailpit) run(t testing.TB, bin string, args []string) error {
-	var out syncBuffer
-	cmd := exec.Command(bin, args...)
-	cmd.Stdout, cmd.Stderr = &out, &out
-	cmd.SysProcAttr = sysProcAttr()
-	if err := cmd.Start(); err != nil {
-		return err
-	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	stop := func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(5 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-	}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		select {
-		case <-exited:
-			return fmt.Errorf("mailpit exited: %s", strings.TrimSpace(out.String()))
-		default:
-		}
-		if m.ready() {
-			t.Cleanup(func() {
-				stop()
-				if t.Failed() && out.Len() > 0 {
-					t.Logf("testmail: mailpit output:\n%s", out.String())
-				}
-			})
-			return nil
-		}
-		if time.Now().After(deadline) {
-			stop()
-			return fmt.Errorf("not ready after 20s: %s", strings.TrimSpace(out.String()))
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
+	return testproc.Run(t, "mailpit", bin, args, m.ready)
 }
 
 func (m *Mailpit) ready() bool {
@@ -574,28 +536,4 @@ func selfSigned(dir string) (certFile, keyFile string, roots *x509.CertPool, err
 	roots = x509.NewCertPool()
 	roots.AddCert(cert)
 	return certFile, keyFile, roots, nil
-}
-
-// syncBuffer collects the process's output from exec's copying goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func (s *syncBuffer) Len() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Len()
 }

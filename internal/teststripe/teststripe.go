@@ -23,11 +23,12 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stripe/stripe-go/v76/webhook"
+
+	"github.com/portico-health/portico/internal/testproc"
 
 	"github.com/portico-health/portico/internal/testmail"
 )
@@ -81,46 +82,8 @@ func Start(t testing.TB) *Mock {
 // run starts stripe-mock on port, and its HTTPS listener (unused, but
 // always on) on tlsPort, so that tests in parallel do not share its default.
 func (m *Mock) run(t testing.TB, bin string, port, tlsPort int) error {
-	var out syncBuffer
-	cmd := exec.Command(bin, "-http-addr", "127.0.0.1:"+strconv.Itoa(port), "-https-addr", "127.0.0.1:"+strconv.Itoa(tlsPort))
-	cmd.Stdout, cmd.Stderr = &out, &out
-	cmd.SysProcAttr = sysProcAttr()
-	if err := cmd.Start(); err != nil {
-		return err
-	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	stop := func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(5 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-	}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		select {
-		case <-exited:
-			return fmt.Errorf("stripe-mock exited: %s", strings.TrimSpace(out.String()))
-		default:
-		}
-		if m.ready() {
-			t.Cleanup(func() {
-				stop()
-				if t.Failed() && out.Len() > 0 {
-					t.Logf("teststripe: stripe-mock output:\n%s", out.String())
-				}
-			})
-			return nil
-		}
-		if time.Now().After(deadline) {
-			stop()
-			return fmt.Errorf("not ready after 20s: %s", strings.TrimSpace(out.String()))
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
+	return testproc.Run(t, "stripe-mock", bin,
+		[]string{"-http-addr", "127.0.0.1:" + strconv.Itoa(port), "-https-addr", "127.0.0.1:" + strconv.Itoa(tlsPort)}, m.ready)
 }
 
 func (m *Mock) ready() bool {
@@ -197,17 +160,3 @@ func freePort() (int, error) {
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
-func (s *syncBuffer) Len() int       { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Len() }

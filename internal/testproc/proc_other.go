@@ -1,6 +1,6 @@
 //go:build !linux
 
-package teststripe
+package testproc
 
 import "syscall"
 

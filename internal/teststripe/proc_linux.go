@@ -1,9 +1,0 @@
-package teststripe
-
-import "syscall"
-
-// sysProcAttr kills stripe-mock when the test binary dies without running
-// its cleanups (a panic, a -timeout), so no server outlives the run.
-func sysProcAttr() *syscall.SysProcAttr {
-	return &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-}
