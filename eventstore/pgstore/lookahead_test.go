@@ -1,0 +1,86 @@
+package pgstore_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/portico-health/portico/eventstore"
+	"github.com/portico-health/portico/eventstore/pgstore"
+	"github.com/portico-health/portico/internal/pgdb"
+	"github.com/portico-health/portico/internal/testpg"
+)
+
+// The projections' read-ahead applies what Buffered shows, and then skips
+// those events when Next returns them: Buffered must show exactly the events
+// Next returns next, in order, without consuming any.
+func TestBufferedShowsWhatNextReturnsNext(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	pool, err := pgdb.Open(ctx, testpg.NewURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	s, err := pgstore.Open(ctx, pool, pgstore.Config{ReadBatch: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	for i := range 10 {
+		cat := "wanted"
+		if i%3 == 0 {
+			cat = "other"
+		}
+		if _, err := s.Append(ctx, cat+"-"+uuid.NewString(), eventstore.Any(), eventstore.EventData{ID: uuid.New(), Type: "Happened"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sub, err := s.Subscribe(ctx, eventstore.Start, eventstore.Filter{Categories: []string{"wanted"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	l, ok := sub.(eventstore.Lookahead)
+	if !ok {
+		t.Fatal("the Postgres subscription offers no lookahead")
+	}
+	var got []eventstore.Position
+	for len(got) < 6 {
+		e, err := sub.Next(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, e.Position)
+		ahead := l.Buffered(100)
+		again := l.Buffered(100)
+		if len(ahead) != len(again) {
+			t.Fatalf("Buffered consumed events: %d, then %d", len(ahead), len(again))
+		}
+		if len(ahead) > 0 && ahead[0].Position <= e.Position {
+			t.Fatalf("Buffered after %d starts at %d", e.Position, ahead[0].Position)
+		}
+		if capped := l.Buffered(1); len(ahead) > 0 && (len(capped) != 1 || capped[0].Position != ahead[0].Position) {
+			t.Fatalf("Buffered(1) = %v, want the first of %v", capped, ahead)
+		}
+		for _, b := range ahead {
+			next, err := sub.Next(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if next.Position != b.Position || next.ID != b.ID {
+				t.Fatalf("Next returned %d, Buffered had shown %d", next.Position, b.Position)
+			}
+			got = append(got, next.Position)
+		}
+	}
+	// Positions 2, 3, 5, 6, 8, 9 are the "wanted" ones (every third is other).
+	want := []eventstore.Position{2, 3, 5, 6, 8, 9}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("positions %v, want %v", got, want)
+		}
+	}
+}
