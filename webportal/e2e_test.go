@@ -32,6 +32,7 @@ import (
 	"github.com/portico-health/portico/internal/config"
 	"github.com/portico-health/portico/internal/testapp"
 	"github.com/portico-health/portico/internal/testmail"
+	"github.com/portico-health/portico/internal/testproc"
 	"github.com/portico-health/portico/webportal"
 )
 
@@ -77,7 +78,7 @@ func chromium(t *testing.T) string {
 		}
 	}
 	const why = "no Chromium at /usr/bin/chromium (install it with: apt-get install -y chromium; or set PORTICO_CHROMIUM)"
-	if testmail.Required() {
+	if testproc.Required() {
 		t.Fatalf("webportal e2e: %s; required because CI=true or PORTICO_REQUIRE_MAILPIT=1", why)
 	}
 	t.Skipf("webportal e2e: skipped: %s", why)

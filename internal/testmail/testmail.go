@@ -20,7 +20,6 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
-	"errors"
 	"fmt"
 	"io"
 	"math/big"
@@ -28,12 +27,10 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -93,13 +90,7 @@ func Start(t testing.TB, opts ...Option) *Mailpit {
 	for _, opt := range opts {
 		opt(&o)
 	}
-	bin, err := findMailpit()
-	if err != nil {
-		if Required() {
-			t.Fatalf("testmail: %v (required because CI=true or PORTICO_REQUIRE_MAILPIT=1); install it with %s", err, InstallHint)
-		}
-		t.Skipf("testmail: skipped: %v; install it with %s", err, InstallHint)
-	}
+	bin := testproc.Binary(t, "PORTICO_MAILPIT", "mailpit", InstallHint)
 	dir := t.TempDir() // registered before the process's cleanup, so removed after it
 	m := &Mailpit{user: o.user, pass: o.pass, tls: o.tls, http: &http.Client{Timeout: 10 * time.Second}}
 	var extra []string
@@ -158,12 +149,6 @@ func Start(t testing.TB, opts ...Option) *Mailpit {
 	}
 	t.Fatalf("testmail: mailpit did not start: %v", lastErr)
 	return nil
-}
-
-// Required reports whether a missing mailpit fails the test instead of
-// skipping it: CI=true or PORTICO_REQUIRE_MAILPIT=1.
-func Required() bool {
-	return os.Getenv("CI") == "true" || os.Getenv("PORTICO_REQUIRE_MAILPIT") == "1"
 }
 
 // run starts bin and waits until it is ready; on failure the process is gone.
@@ -425,56 +410,6 @@ func addrs(l []apiAddress) []string {
 		out = append(out, a.Address)
 	}
 	return out
-}
-
-var (
-	findOnce sync.Once
-	findBin  string
-	findErr  error
-)
-
-// findMailpit looks on PORTICO_MAILPIT, PATH, GOBIN and GOPATH/bin, once.
-func findMailpit() (string, error) {
-	findOnce.Do(func() { findBin, findErr = lookMailpit() })
-	return findBin, findErr
-}
-
-func lookMailpit() (string, error) {
-	if p := os.Getenv("PORTICO_MAILPIT"); p != "" {
-		if isExecutable(p) {
-			return p, nil
-		}
-		return "", fmt.Errorf("PORTICO_MAILPIT=%s is not an executable file", p)
-	}
-	if p, err := exec.LookPath("mailpit"); err == nil {
-		return p, nil
-	}
-	var dirs []string
-	if out, err := exec.Command("go", "env", "GOBIN", "GOPATH").Output(); err == nil {
-		// One line each, GOBIN's empty when unset.
-		lines := strings.Split(string(out), "\n")
-		if gobin := strings.TrimSpace(lines[0]); gobin != "" {
-			dirs = append(dirs, gobin)
-		}
-		if len(lines) > 1 {
-			for _, gp := range filepath.SplitList(strings.TrimSpace(lines[1])) {
-				dirs = append(dirs, filepath.Join(gp, "bin"))
-			}
-		}
-	} else if home, err := os.UserHomeDir(); err == nil {
-		dirs = append(dirs, filepath.Join(home, "go", "bin")) // go's default GOPATH
-	}
-	for _, d := range dirs {
-		if p := filepath.Join(d, "mailpit"); isExecutable(p) {
-			return p, nil
-		}
-	}
-	return "", errors.New("mailpit not found on PATH nor in " + strings.Join(dirs, ", "))
-}
-
-func isExecutable(p string) bool {
-	fi, err := os.Stat(p)
-	return err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0
 }
 
 func freePorts() (int, int, error) {

@@ -12,25 +12,16 @@
 package teststripe
 
 import (
-	"errors"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stripe/stripe-go/v76/webhook"
 
 	"github.com/portico-health/portico/internal/testproc"
-
-	"github.com/portico-health/portico/internal/testmail"
 )
 
 // InstallHint is the command that installs the pinned stripe-mock.
@@ -53,13 +44,7 @@ func (m *Mock) URL() string { return m.base }
 // Start runs a stripe-mock for t and returns once it answers.
 func Start(t testing.TB) *Mock {
 	t.Helper()
-	bin, err := find()
-	if err != nil {
-		if testmail.Required() {
-			t.Fatalf("teststripe: %v (required because CI=true or PORTICO_REQUIRE_MAILPIT=1); install it with %s", err, InstallHint)
-		}
-		t.Skipf("teststripe: skipped: %v; install it with %s", err, InstallHint)
-	}
+	bin := testproc.Binary(t, "PORTICO_STRIPE_MOCK", "stripe-mock", InstallHint)
 	var lastErr error
 	for attempt := 0; attempt < 3; attempt++ {
 		port, err := freePort()
@@ -102,54 +87,6 @@ func (m *Mock) ready() bool {
 // webhook secret at time at (v1 scheme, as Stripe signs).
 func Sign(payload []byte, at time.Time) string {
 	return webhook.GenerateTestSignedPayload(&webhook.UnsignedPayload{Payload: payload, Secret: WebhookSecret, Timestamp: at}).Header
-}
-
-var (
-	findOnce sync.Once
-	findBin  string
-	findErr  error
-)
-
-func find() (string, error) {
-	findOnce.Do(func() { findBin, findErr = look() })
-	return findBin, findErr
-}
-
-func look() (string, error) {
-	if p := os.Getenv("PORTICO_STRIPE_MOCK"); p != "" {
-		if isExecutable(p) {
-			return p, nil
-		}
-		return "", fmt.Errorf("PORTICO_STRIPE_MOCK=%s is not an executable file", p)
-	}
-	if p, err := exec.LookPath("stripe-mock"); err == nil {
-		return p, nil
-	}
-	var dirs []string
-	if out, err := exec.Command("go", "env", "GOBIN", "GOPATH").Output(); err == nil {
-		lines := strings.Split(string(out), "\n")
-		if gobin := strings.TrimSpace(lines[0]); gobin != "" {
-			dirs = append(dirs, gobin)
-		}
-		if len(lines) > 1 {
-			for _, gp := range filepath.SplitList(strings.TrimSpace(lines[1])) {
-				dirs = append(dirs, filepath.Join(gp, "bin"))
-			}
-		}
-	} else if home, err := os.UserHomeDir(); err == nil {
-		dirs = append(dirs, filepath.Join(home, "go", "bin"))
-	}
-	for _, d := range dirs {
-		if p := filepath.Join(d, "stripe-mock"); isExecutable(p) {
-			return p, nil
-		}
-	}
-	return "", errors.New("stripe-mock not found on PATH nor in " + strings.Join(dirs, ", "))
-}
-
-func isExecutable(p string) bool {
-	fi, err := os.Stat(p)
-	return err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0
 }
 
 func freePort() (int, error) {
