@@ -135,32 +135,40 @@ func (p *Portal) invitePage(w http.ResponseWriter, r *http.Request) {
 // accept accepts an invitation: the API sets the password (or, for an
 // account that has one, checks it) and signs the user in.
 func (p *Portal) accept(w http.ResponseWriter, r *http.Request) {
+	if res, ok := p.setPassword(w, r, "invite", "Create your password", ctxInvite, "/invitations/accept"); ok {
+		p.startSession(w, r, res, "/")
+	}
+}
+
+// setPassword sends a link's token and the new password (typed twice) to
+// the API. On a refusal it shows the form again with the reason, or the
+// "send me a new link" page for a link that no longer works, and says false.
+func (p *Portal) setPassword(w http.ResponseWriter, r *http.Request, page, title string, ctx msgContext, api string) (apiResult, bool) {
 	if !p.checkForm(w, r) {
-		return
+		return apiResult{}, false
 	}
 	tok, pw := r.PostForm.Get("token"), r.PostForm.Get("password")
 	f := authForm{Token: tok}
 	if pw != r.PostForm.Get("password2") {
-		p.authRefused(w, r, http.StatusBadRequest, "invite", "Create your password", f, messageFor(problem{Code: "passwords_differ"}, ctxInvite))
-		return
+		p.authRefused(w, r, http.StatusBadRequest, page, title, f, messageFor(problem{Code: "passwords_differ"}, ctx))
+		return apiResult{}, false
 	}
-	res := p.postJSON(r, "", "/invitations/accept", map[string]string{"token": tok, "password": pw})
-	if !res.ok() {
-		pr := res.problem()
-		page, title := "invite", "Create your password"
-		if messageFor(pr, ctxInvite).NewLink {
-			page, title = "newlink", messageFor(pr, ctxInvite).Title
-		}
-		m := messageFor(pr, ctxInvite)
-		if pr.Code == "too_many_attempts" {
-			if t := retryAfterText(res.Header); t != "" {
-				m.Text = t
-			}
-		}
-		p.authRefused(w, r, statusFor(pr), page, title, f, m)
-		return
+	res := p.postJSON(r, "", api, map[string]string{"token": tok, "password": pw})
+	if res.ok() {
+		return res, true
 	}
-	p.startSession(w, r, res, "/")
+	pr := res.problem()
+	m := messageFor(pr, ctx)
+	if m.NewLink {
+		page, title = "newlink", m.Title
+	}
+	if pr.Code == "too_many_attempts" {
+		if t := retryAfterText(res.Header); t != "" {
+			m.Text = t
+		}
+	}
+	p.authRefused(w, r, statusFor(pr), page, title, f, m)
+	return apiResult{}, false
 }
 
 func (p *Portal) resetPage(w http.ResponseWriter, r *http.Request) {
@@ -173,24 +181,7 @@ func (p *Portal) resetPage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (p *Portal) reset(w http.ResponseWriter, r *http.Request) {
-	if !p.checkForm(w, r) {
-		return
-	}
-	tok, pw := r.PostForm.Get("token"), r.PostForm.Get("password")
-	f := authForm{Token: tok}
-	if pw != r.PostForm.Get("password2") {
-		p.authRefused(w, r, http.StatusBadRequest, "reset", "Choose a new password", f, messageFor(problem{Code: "passwords_differ"}, ctxReset))
-		return
-	}
-	res := p.postJSON(r, "", "/auth/reset-password", map[string]string{"token": tok, "password": pw})
-	if !res.ok() {
-		pr := res.problem()
-		m := messageFor(pr, ctxReset)
-		page, title := "reset", "Choose a new password"
-		if m.NewLink {
-			page, title = "newlink", m.Title
-		}
-		p.authRefused(w, r, statusFor(pr), page, title, f, m)
+	if _, ok := p.setPassword(w, r, "reset", "Choose a new password", ctxReset, "/auth/reset-password"); !ok {
 		return
 	}
 	// A reset ends every session of the account, this browser's too.

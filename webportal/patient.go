@@ -294,36 +294,17 @@ func (p *Portal) ids(r *http.Request, names ...string) (string, bool) {
 	return strings.Join(parts, "/"), true
 }
 
-func (p *Portal) documentFile(w http.ResponseWriter, r *http.Request) {
-	if _, ok := p.ids(r, "pid", "did"); !ok {
-		p.notFound(w, r)
-		return
+// apiFile passes through the file the API serves at
+// /portal/patients/{pid}/<kind>/{<id>}/<suffix>, for the page route with the
+// same ids: a document, an activity's print, a blank form, a receipt.
+func (p *Portal) apiFile(id, kind, suffix string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if _, ok := p.ids(r, "pid", id); !ok {
+			p.notFound(w, r)
+			return
+		}
+		p.passFile(w, r, "/portal/patients/"+r.PathValue("pid")+"/"+kind+"/"+r.PathValue(id)+"/"+suffix)
 	}
-	p.passFile(w, r, "/portal/patients/"+r.PathValue("pid")+"/documents/"+r.PathValue("did")+"/file")
-}
-
-func (p *Portal) activityPrint(w http.ResponseWriter, r *http.Request) {
-	if _, ok := p.ids(r, "pid", "hid"); !ok {
-		p.notFound(w, r)
-		return
-	}
-	p.passFile(w, r, "/portal/patients/"+r.PathValue("pid")+"/home-activities/"+r.PathValue("hid")+"/print")
-}
-
-func (p *Portal) formDownload(w http.ResponseWriter, r *http.Request) {
-	if _, ok := p.ids(r, "pid", "aid"); !ok {
-		p.notFound(w, r)
-		return
-	}
-	p.passFile(w, r, "/portal/patients/"+r.PathValue("pid")+"/intake-forms/"+r.PathValue("aid")+"/download")
-}
-
-func (p *Portal) receipt(w http.ResponseWriter, r *http.Request) {
-	if _, ok := p.ids(r, "pid", "payid"); !ok {
-		p.notFound(w, r)
-		return
-	}
-	p.passFile(w, r, "/portal/patients/"+r.PathValue("pid")+"/payments/"+r.PathValue("payid")+"/receipt")
 }
 
 // formReturn takes the browser's multipart form (the anti-forgery token and
