@@ -290,12 +290,14 @@ var errNotOptimistic = errors.New("pgstore: group needs the checked commit")
 // commitTx decides it append by append.
 func (s *Store) commitOptimistic(ctx context.Context, batch []*appendRequest) ([]appendResponse, error) {
 	var (
-		streams []string // one per append
-		wants   []int64
-		seen    = make(map[string]bool, len(batch))
-		ids     = make(map[uuid.UUID]bool)
-		rows    eventRows
-		voff    []int64 // per event: its place within its append
+		streams    []string // one per append, with its expected version, event count and category
+		wants      []int64
+		counts     []int64
+		categories []string
+		seen       = make(map[string]bool, len(batch))
+		ids        = make(map[uuid.UUID]bool)
+		rows       eventRows
+		voff       []int64 // per event: its place within its append
 	)
 	for _, req := range batch {
 		if seen[req.stream] {
@@ -310,6 +312,8 @@ func (s *Store) commitOptimistic(ctx context.Context, batch []*appendRequest) ([
 			want = v
 		}
 		wants = append(wants, want)
+		counts = append(counts, int64(len(req.events)))
+		categories = append(categories, eventstore.Category(req.stream))
 		for k, e := range req.events {
 			if ids[e.ID] {
 				return nil, errNotOptimistic
@@ -364,12 +368,6 @@ func (s *Store) commitOptimistic(ctx context.Context, batch []*appendRequest) ([
 		LEFT JOIN eventstore.streams st ON st.stream = u.s
 		WHERE h.id`,
 		rows.id, rows.stream, rows.category, voff, rows.typ, rows.schema, rows.data, rows.meta, rows.recorded)
-	counts := make([]int64, len(batch))
-	categories := make([]string, len(batch))
-	for i, req := range batch {
-		counts[i] = int64(len(req.events))
-		categories[i] = eventstore.Category(req.stream)
-	}
 	b.Queue(`INSERT INTO eventstore.streams (stream, category, version)
 		SELECT u.s, u.c, coalesce(st.version, 0) + u.n
 		FROM unnest($1::text[], $2::text[], $3::bigint[]) AS u(s, c, n)
