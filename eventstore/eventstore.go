@@ -68,6 +68,10 @@ type Subscription interface {
 type Lookahead interface {
 	// Buffered returns up to max of the events already fetched, in order.
 	Buffered(max int) []Envelope
+	// Skip drops the buffered events up to and including through, as if
+	// Next had returned them: the consumer has applied them already, so
+	// Next goes on with the first event after through.
+	Skip(through Position)
 }
 
 // Position is a place in the global log. Start is before the first event.

@@ -341,8 +341,9 @@ func (e *Engine) handler(p Projection, gen int) message.NoPublishHandlerFunc {
 		ctx := msg.Context()
 		var last eventstore.Envelope // the last event the transaction applied
 		unknown := false
+		fromBuffer := false // the read-ahead came from the subscription's buffer
 		apply := func(readAhead int) error {
-			last = eventstore.Envelope{}
+			last, fromBuffer = eventstore.Envelope{}, false
 			return pgx.BeginFunc(ctx, e.cfg.Pool, func(tx pgx.Tx) error {
 				var pos int64
 				var state string
@@ -367,7 +368,8 @@ func (e *Engine) handler(p Projection, gen int) message.NoPublishHandlerFunc {
 					// projection that can writes them with one statement. An
 					// unknown event fails the batch, and the retry without
 					// read-ahead meets it alone.
-					all, err := e.ahead(ctx, p, env, readAhead-1)
+					all, buf, err := e.ahead(ctx, p, env, readAhead-1)
+					fromBuffer = buf
 					if err != nil {
 						return err
 					}
@@ -389,7 +391,8 @@ func (e *Engine) handler(p Projection, gen int) message.NoPublishHandlerFunc {
 					}
 					last = env
 					if readAhead > 1 {
-						page, err := e.ahead(ctx, p, env, readAhead-1)
+						page, buf, err := e.ahead(ctx, p, env, readAhead-1)
+						fromBuffer = buf
 						if err != nil {
 							return err
 						}
@@ -420,6 +423,9 @@ func (e *Engine) handler(p Projection, gen int) message.NoPublishHandlerFunc {
 		}
 		if err == nil {
 			committed.Store(max(committed.Load(), uint64(last.Position)))
+			if fromBuffer {
+				skipBuffered(ctx, last.Position)
+			}
 			e.metrics.halted.WithLabelValues(p.Name()).Set(0)
 			if unknown {
 				e.metrics.unknown.WithLabelValues(p.Name(), env.Type).Inc()
@@ -433,11 +439,12 @@ func (e *Engine) handler(p Projection, gen int) message.NoPublishHandlerFunc {
 // ahead are up to max events of p's categories after env for the
 // read-ahead: those its subscription has fetched already or, when it has
 // none, a read of the log.
-func (e *Engine) ahead(ctx context.Context, p Projection, env eventstore.Envelope, max int) ([]eventstore.Envelope, error) {
+func (e *Engine) ahead(ctx context.Context, p Projection, env eventstore.Envelope, max int) (page []eventstore.Envelope, fromBuffer bool, err error) {
 	if page := buffered(ctx, max); len(page) > 0 {
-		return page, nil
+		return page, true, nil
 	}
-	return e.cfg.Store.ReadAll(ctx, env.Position, max, eventstore.Filter{Categories: p.Categories()})
+	page, err = e.cfg.Store.ReadAll(ctx, env.Position, max, eventstore.Filter{Categories: p.Categories()})
+	return page, false, err
 }
 
 // poisonMiddleware decides what happens to an event that failed every retry:

@@ -237,3 +237,13 @@ func buffered(ctx context.Context, max int) []eventstore.Envelope {
 	}
 	return nil
 }
+
+// skipBuffered tells the subscription of ctx's message that the handler
+// applied its buffered events up to through, so that they are not sent as
+// messages only to be skipped: under load each such message cost more
+// (a goroutine, the middleware, an ack round) than applying the event.
+func skipBuffered(ctx context.Context, through eventstore.Position) {
+	if l, ok := ctx.Value(lookaheadKey{}).(eventstore.Lookahead); ok {
+		l.Skip(through)
+	}
+}

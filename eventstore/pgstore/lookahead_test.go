@@ -84,3 +84,62 @@ func TestBufferedShowsWhatNextReturnsNext(t *testing.T) {
 		}
 	}
 }
+
+// When the read-ahead has applied what Buffered showed, Skip drops those
+// events, so that they never travel as messages only to be skipped; Next
+// then goes on after them, reading the log again once the buffer is spent.
+func TestSkipDropsTheAppliedEventsAndNextGoesOn(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	pool, err := pgdb.Open(ctx, testpg.NewURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	s, err := pgstore.Open(ctx, pool, pgstore.Config{ReadBatch: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	for range 10 {
+		if _, err := s.Append(ctx, "wanted-"+uuid.NewString(), eventstore.Any(), eventstore.EventData{ID: uuid.New(), Type: "Happened"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sub, err := s.Subscribe(ctx, eventstore.Start, eventstore.Filter{Categories: []string{"wanted"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	l := sub.(eventstore.Lookahead)
+	first, err := sub.Next(ctx) // position 1; 2, 3 and 4 are buffered
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ahead := l.Buffered(100); len(ahead) != 3 || ahead[0].Position != 2 {
+		t.Fatalf("after %d Buffered shows %v, want positions 2 to 4", first.Position, ahead)
+	}
+	l.Skip(3) // applied 2 and 3 with 1
+	next, err := sub.Next(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if next.Position != 4 {
+		t.Fatalf("after Skip(3) Next returned %d, want 4", next.Position)
+	}
+	l.Skip(4) // nothing buffered up to 4 any more: no effect
+	l.Skip(2)
+	var got []eventstore.Position
+	for range 6 {
+		e, err := sub.Next(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, e.Position)
+	}
+	for i, p := range got {
+		if p != eventstore.Position(5+i) {
+			t.Fatalf("after the buffer Next returned %v, want 5 to 10", got)
+		}
+	}
+}

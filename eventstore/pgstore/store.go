@@ -93,15 +93,18 @@ func (c Config) withDefaults() Config {
 
 // Store is the Postgres event store.
 type Store struct {
-	pool   *pgxpool.Pool
-	cfg    Config
-	reqs   chan *appendRequest
-	wake   broadcaster
-	heads  categoryHeads
-	closed chan struct{}
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	once   sync.Once
+	pool *pgxpool.Pool
+	// committers are the group committers' own connections, planned for
+	// key lookups only (committerSettings).
+	committers *pgxpool.Pool
+	cfg        Config
+	reqs       chan *appendRequest
+	wake       broadcaster
+	heads      categoryHeads
+	closed     chan struct{}
+	cancel     context.CancelFunc
+	wg         sync.WaitGroup
+	once       sync.Once
 }
 
 var _ eventstore.Store = (*Store)(nil)
@@ -113,13 +116,23 @@ func Open(ctx context.Context, pool *pgxpool.Pool, cfg Config) (*Store, error) {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
+	pc := pool.Config()
+	pc.MaxConns, pc.MinConns = int32(cfg.Committers), 0
+	for k, v := range committerSettings {
+		pc.ConnConfig.RuntimeParams[k] = v
+	}
+	committers, err := pgxpool.NewWithConfig(ctx, pc)
+	if err != nil {
+		return nil, err
+	}
 	runCtx, cancel := context.WithCancel(context.Background())
 	s := &Store{
-		pool:   pool,
-		cfg:    cfg,
-		reqs:   make(chan *appendRequest, 1024),
-		closed: make(chan struct{}),
-		cancel: cancel,
+		pool:       pool,
+		committers: committers,
+		cfg:        cfg,
+		reqs:       make(chan *appendRequest, 1024),
+		closed:     make(chan struct{}),
+		cancel:     cancel,
 	}
 	s.wake.init()
 	s.wg.Add(1 + cfg.Committers)
@@ -136,6 +149,7 @@ func (s *Store) Close() error {
 		close(s.closed)
 		s.cancel()
 		s.wg.Wait()
+		s.committers.Close()
 	})
 	return nil
 }
@@ -280,14 +294,21 @@ func (s *Store) commit(ctx context.Context, batch []*appendRequest) {
 // errNotOptimistic sends a group the checked way without trying.
 var errNotOptimistic = errors.New("pgstore: group needs the checked commit")
 
-// commitOptimistic writes a group in one round trip, on the bet that every
-// append in it will succeed, as almost all do: BEGIN, the head lock, the
-// expected versions checked in the database (a mismatch raises an error),
-// the inserts with positions and versions computed
-// there, the notification and COMMIT, all in one pipeline. The head lock is
-// then held only while Postgres runs the statements, never across a round
-// trip to this process. Any error rolls the whole group back and
-// commitTx decides it append by append.
+// commitOptimistic writes a group as one statement, on the bet that every
+// append in it will succeed, as almost all do: it takes the head lock (the
+// UPDATE of eventstore.head), checks the expected versions (a mismatch
+// raises an error), inserts the events with positions and versions computed
+// in the database, moves the streams and notifies, and commits as the
+// statement ends. One statement rather than a transaction of nine: each
+// statement costs Postgres more to start, lock and finish than these rows
+// cost to write, and the audit trail commits hundreds of small groups a
+// second (docs/performance.md).
+//
+// The statement's snapshot is taken before it waits for the head lock, so
+// its reads of eventstore.streams may miss an append that committed while
+// it waited. Such an append wrote the very (stream, version) rows this one
+// would write, so the unique index refuses the insert; any error rolls the
+// group back and commitTx decides it append by append, under the lock.
 func (s *Store) commitOptimistic(ctx context.Context, batch []*appendRequest) ([]appendResponse, error) {
 	var (
 		streams    []string // one per append, with its expected version, event count and category
@@ -298,8 +319,9 @@ func (s *Store) commitOptimistic(ctx context.Context, batch []*appendRequest) ([
 		ids        = make(map[uuid.UUID]bool)
 		rows       eventRows
 		voff       []int64 // per event: its place within its append
+		slot       []int32 // per event: its append's place in the group (1-based)
 	)
-	for _, req := range batch {
+	for i, req := range batch {
 		if seen[req.stream] {
 			// Two appends to one stream: the second's expected version
 			// depends on the first, which only the checked path follows.
@@ -321,70 +343,31 @@ func (s *Store) commitOptimistic(ctx context.Context, batch []*appendRequest) ([
 			ids[e.ID] = true
 			rows.add(0, 0, req.stream, e)
 			voff = append(voff, int64(k+1))
+			slot = append(slot, int32(i+1))
 		}
 	}
 	n := int64(rows.len())
 	cats := uniqueCategories(rows.category)
+	payload := strings.Join(cats, ",")
+	if len(payload) > 7000 { // see notifyPayload
+		payload = ""
+	}
 
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	conn, err := s.pool.Acquire(ctx)
+	var (
+		base    int64
+		current []int64
+	)
+	err := s.committers.QueryRow(ctx, commitGroup,
+		rows.id, rows.category, voff, slot, rows.typ, rows.schema, rows.data, rows.meta, rows.recorded,
+		n, streams, wants, categories, counts, notifyChannel, payload).Scan(&base, &current, nil)
 	if err != nil {
-		return nil, err
-	}
-	defer releaseAfterTx(conn)
-
-	var head int64
-	var current []int64
-	b := &pgx.Batch{}
-	b.Queue(`BEGIN`)
-	// As in commitTx: a generic plan made while streams was small joins it
-	// by a sequential scan forever after (seen: a 1M-event seed slowing from
-	// 8,000 to 4,000 events/s as streams grew).
-	b.Queue(`SET LOCAL plan_cache_mode = force_custom_plan`)
-	b.Queue(`SELECT position FROM eventstore.head WHERE id FOR UPDATE`).QueryRow(func(row pgx.Row) error {
-		return row.Scan(&head)
-	})
-	// The streams' current versions; a stale expected version aborts the
-	// pipeline. Plain SQL has no RAISE, so the abort is a cast that cannot
-	// succeed, evaluated only for a mismatch (a PL/pgSQL function did the
-	// same at several times the cost per call).
-	b.Queue(`SELECT coalesce(array_agg(v ORDER BY i), '{}'),
-			max(CASE WHEN w >= 0 AND w <> v THEN ('eventstore: stale expected version for ' || s)::int END)
-		FROM (SELECT u.s, u.w, u.i, coalesce(st.version, 0) AS v
-			FROM unnest($1::text[], $2::bigint[]) WITH ORDINALITY AS u(s, w, i)
-			LEFT JOIN eventstore.streams st ON st.stream = u.s) x`, streams, wants).QueryRow(func(row pgx.Row) error {
-		var never *int32
-		return row.Scan(&current, &never)
-	})
-	// Positions follow the head, versions each stream's current version; the
-	// statement sees neither the streams upsert nor the head update below.
-	b.Queue(`INSERT INTO eventstore.events
-		(position, event_id, stream, category, version, type, schema_version, data, metadata, recorded_at)
-		SELECT h.position + u.o, u.id, u.s, u.c, coalesce(st.version, 0) + u.vo, u.t, u.sv, u.d::json, u.m::json, u.r
-		FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::int[], $7::text[], $8::text[], $9::timestamptz[])
-		     WITH ORDINALITY AS u(id, s, c, vo, t, sv, d, m, r, o)
-		CROSS JOIN eventstore.head h
-		LEFT JOIN eventstore.streams st ON st.stream = u.s
-		WHERE h.id`,
-		rows.id, rows.stream, rows.category, voff, rows.typ, rows.schema, rows.data, rows.meta, rows.recorded)
-	b.Queue(`INSERT INTO eventstore.streams (stream, category, version)
-		SELECT u.s, u.c, coalesce(st.version, 0) + u.n
-		FROM unnest($1::text[], $2::text[], $3::bigint[]) AS u(s, c, n)
-		LEFT JOIN eventstore.streams st ON st.stream = u.s
-		ON CONFLICT (stream) DO UPDATE SET version = excluded.version`,
-		streams, categories, counts)
-	b.Queue(`UPDATE eventstore.head SET position = position + $1 WHERE id`, n)
-	b.Queue(`SELECT pg_notify($1, notify_payload) FROM (
-		SELECT CASE WHEN length($2::text) > 7000 THEN position::text ELSE position::text || ' ' || $2::text END AS notify_payload
-		FROM eventstore.head WHERE id) p`, notifyChannel, strings.Join(cats, ","))
-	b.Queue(`COMMIT`)
-	if err := conn.SendBatch(ctx, b).Close(); err != nil {
 		return nil, err
 	}
 
 	results := make([]appendResponse, len(batch))
-	position := head
+	position := base
 	for i := range batch {
 		position += counts[i]
 		results[i] = appendResponse{result: eventstore.AppendResult{
@@ -395,6 +378,52 @@ func (s *Store) commitOptimistic(ctx context.Context, batch []*appendRequest) ([
 	s.heads.note(cats, position)
 	return results, nil
 }
+
+// committerSettings keep one generic plan of commitGroup per connection,
+// made of key lookups only. Planning it afresh for every group cost more CPU
+// than running it. A generic plan made while eventstore.streams was small
+// would otherwise join it by a sequential scan or a hash forever after (seen
+// without autovacuum: a 1M-event seed slowing from 8,000 to 4,000 events/s),
+// so on these connections only nested loops over indexes are on the menu:
+// the statement touches a handful of rows by key whatever the log's size.
+var committerSettings = map[string]string{
+	"plan_cache_mode":   "force_generic_plan",
+	"enable_seqscan":    "off",
+	"enable_hashjoin":   "off",
+	"enable_mergejoin":  "off",
+	"enable_bitmapscan": "off",
+}
+
+// commitGroup is commitOptimistic's statement. The CTE chk is read by the
+// events insert so that its check runs before any row is written; plain SQL
+// has no RAISE, so a stale expected version aborts through a cast that
+// cannot succeed, evaluated only for a mismatch.
+const commitGroup = `WITH h AS (
+	UPDATE eventstore.head SET position = position + $10 WHERE id RETURNING position - $10 AS base
+), cur AS (
+	SELECT u.s, u.w, u.c, u.n, u.i, coalesce(st.version, 0) AS v
+	FROM unnest($11::text[], $12::bigint[], $13::text[], $14::bigint[]) WITH ORDINALITY AS u(s, w, c, n, i)
+	LEFT JOIN eventstore.streams st ON st.stream = u.s
+), chk AS (
+	SELECT array_agg(v ORDER BY i) AS versions,
+		max(CASE WHEN w >= 0 AND w <> v THEN ('eventstore: stale expected version for ' || s)::int END) AS never
+	FROM cur
+), ev AS (
+	INSERT INTO eventstore.events
+		(position, event_id, stream, category, version, type, schema_version, data, metadata, recorded_at)
+	SELECT h.base + u.o, u.id, ($11::text[])[u.a], u.c, chk.versions[u.a] + u.vo, u.t, u.sv, u.d::json, u.m::json, u.r
+	FROM unnest($1::uuid[], $2::text[], $3::bigint[], $4::int[], $5::text[], $6::int[], $7::text[], $8::text[], $9::timestamptz[])
+		WITH ORDINALITY AS u(id, c, vo, a, t, sv, d, m, r, o)
+	CROSS JOIN h CROSS JOIN chk
+	WHERE chk.never IS NULL
+), su AS (
+	INSERT INTO eventstore.streams (stream, category, version)
+	SELECT s, c, v + n FROM cur
+	ON CONFLICT (stream) DO UPDATE SET version = excluded.version
+)
+SELECT h.base, chk.versions,
+	pg_notify($15, CASE WHEN $16::text = '' THEN (h.base + $10)::text ELSE (h.base + $10)::text || ' ' || $16::text END)
+FROM h CROSS JOIN chk`
 
 func (s *Store) commitTx(ctx context.Context, batch []*appendRequest) ([]appendResponse, error) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
@@ -680,10 +709,25 @@ func (s *Store) ReadStream(ctx context.Context, stream string, from int64, limit
 func (s *Store) ReadAll(ctx context.Context, after eventstore.Position, limit int, filter eventstore.Filter) ([]eventstore.Envelope, error) {
 	var rows pgx.Rows
 	var err error
-	if len(filter.Categories) == 0 {
+	switch len(filter.Categories) {
+	case 0:
 		rows, err = s.pool.Query(ctx, selectEnvelope+`WHERE position > $1 ORDER BY position LIMIT $2`, int64(after), limit)
-	} else {
-		rows, err = s.pool.Query(ctx, selectEnvelope+`WHERE category = ANY($3) AND position > $1 ORDER BY position LIMIT $2`, int64(after), limit, filter.Categories)
+	case 1:
+		// One category (the audit trail's subscription) gets a statement
+		// whose generic plan Postgres keeps; with = ANY it planned the
+		// query afresh on almost every read.
+		rows, err = s.pool.Query(ctx, selectEnvelope+`WHERE category = $3 AND position > $1 ORDER BY position LIMIT $2`, int64(after), limit, filter.Categories[0])
+	default:
+		// Each category is read along its own (category, position) index and
+		// the pages merged: filtering the position index instead would step
+		// over every event of other categories after the subscription's
+		// position (the audit trail's access records, thousands a minute)
+		// on every read.
+		rows, err = s.pool.Query(ctx, `SELECT e.position, e.event_id, e.stream, e.version, e.type, e.schema_version, e.data, e.metadata
+			FROM unnest($3::text[]) AS c(category)
+			CROSS JOIN LATERAL (SELECT * FROM eventstore.events ev
+				WHERE ev.category = c.category AND ev.position > $1 ORDER BY ev.position LIMIT $2) e
+			ORDER BY e.position LIMIT $2`, int64(after), limit, filter.Categories)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("eventstore: read all: %w", err)
@@ -895,6 +939,18 @@ func (sub *subscription) linger(ctx context.Context) {
 // Buffered implements eventstore.Lookahead.
 func (sub *subscription) Buffered(max int) []eventstore.Envelope {
 	return slices.Clone(sub.buf[:min(max, len(sub.buf))])
+}
+
+// Skip implements eventstore.Lookahead.
+func (sub *subscription) Skip(through eventstore.Position) {
+	n := 0
+	for n < len(sub.buf) && sub.buf[n].Position <= through {
+		n++
+	}
+	if n > 0 {
+		sub.after = sub.buf[n-1].Position
+		sub.buf = sub.buf[n:]
+	}
 }
 
 var _ eventstore.Lookahead = (*subscription)(nil)
