@@ -344,23 +344,23 @@ func (e *Engine) handler(p Projection, gen int) message.NoPublishHandlerFunc {
 		fromBuffer := false // the read-ahead came from the subscription's buffer
 		apply := func(readAhead int) error {
 			last, fromBuffer = eventstore.Envelope{}, false
-			return pgx.BeginFunc(ctx, e.cfg.Pool, func(tx pgx.Tx) error {
+			return e.inTx(ctx, func(tx txConn, final *pgx.Batch) (bool, error) {
 				var pos int64
 				var state string
 				// The row lock also serialises this handler against a rebuild's
 				// switch and against any second runner that slipped its lease.
 				err := tx.QueryRow(ctx, `SELECT position, state FROM projection.checkpoints WHERE name = $1 AND generation = $2 FOR UPDATE`, p.Name(), gen).Scan(&pos, &state)
 				if isNoRows(err) {
-					return errRetired // a rebuild replaced this generation and dropped it
+					return false, errRetired // a rebuild replaced this generation and dropped it
 				}
 				if err != nil {
-					return err
+					return false, err
 				}
 				if state == "retired" {
-					return errRetired
+					return false, errRetired
 				}
 				if uint64(env.Position) <= uint64(pos) {
-					return nil // applied already: effectively once
+					return false, nil // applied already: effectively once
 				}
 				w := newWriter(tx, schema)
 				if b, ok := p.(BatchApplier); ok && readAhead > 1 {
@@ -371,49 +371,50 @@ func (e *Engine) handler(p Projection, gen int) message.NoPublishHandlerFunc {
 					all, buf, err := e.ahead(ctx, p, env, readAhead-1)
 					fromBuffer = buf
 					if err != nil {
-						return err
+						return false, err
 					}
 					all = append([]eventstore.Envelope{env}, all...)
 					if err := b.ApplyBatch(ctx, w, all); err != nil {
-						return err
+						return false, err
 					}
 					last = all[len(all)-1]
 				} else {
 					err = p.Apply(ctx, w, env)
 					if errors.Is(err, ErrUnknownEvent) {
 						unknown = true
-						_, err = tx.Exec(ctx, `UPDATE projection.checkpoints SET position = $3, event_time = $4, updated_at = now(), skipped_unknown = skipped_unknown + 1
+						final.Queue(`UPDATE projection.checkpoints SET position = $3, event_time = $4, updated_at = now(), skipped_unknown = skipped_unknown + 1
 						WHERE name = $1 AND generation = $2`, p.Name(), gen, int64(env.Position), env.Metadata.RecordedAt)
-						return err
+						return true, nil
 					}
 					if err != nil {
-						return err
+						return false, err
 					}
 					last = env
 					if readAhead > 1 {
 						page, buf, err := e.ahead(ctx, p, env, readAhead-1)
 						fromBuffer = buf
 						if err != nil {
-							return err
+							return false, err
 						}
 						for _, next := range page {
 							if err := p.Apply(ctx, w, next); err != nil {
 								if errors.Is(err, ErrUnknownEvent) {
 									break // counted when its own message comes
 								}
-								return err
+								return false, err
 							}
 							last = next
 						}
 					}
 				}
-				if err := w.Flush(ctx); err != nil {
-					return err
-				}
-				_, err = tx.Exec(ctx, `UPDATE projection.checkpoints SET position = $3, event_time = $4, updated_at = now(),
+				// What the projection queued travels with the checkpoint and
+				// the COMMIT.
+				final.QueuedQueries = append(final.QueuedQueries, w.batch.QueuedQueries...)
+				w.batch = &pgx.Batch{}
+				final.Queue(`UPDATE projection.checkpoints SET position = $3, event_time = $4, updated_at = now(),
 				halted_at = NULL, halted_position = NULL, halted_error = NULL
 				WHERE name = $1 AND generation = $2`, p.Name(), gen, int64(last.Position), last.Metadata.RecordedAt)
-				return err
+				return true, nil
 			})
 		}
 		err = apply(e.cfg.ReadAhead)
@@ -434,6 +435,105 @@ func (e *Engine) handler(p Projection, gen int) message.NoPublishHandlerFunc {
 		}
 		return err
 	}
+}
+
+// inTx runs fn in a transaction on a connection of its own, in three round
+// trips where pgx.BeginFunc takes four: BEGIN travels with fn's first query,
+// then the statements fn queues go together, then COMMIT. Under a steady stream of access
+// records each round trip was a wake-up of a Postgres backend and of this
+// process, and these were most of what a projection transaction cost. fn
+// returns whether to commit; anything else rolls back.
+func (e *Engine) inTx(ctx context.Context, fn func(tx txConn, final *pgx.Batch) (bool, error)) (err error) {
+	conn, err := e.cfg.Pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if conn.Conn().PgConn().TxStatus() != 'I' {
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			if _, rerr := conn.Exec(rctx, `ROLLBACK`); rerr != nil {
+				_ = conn.Conn().Close(rctx)
+			}
+		}
+		conn.Release()
+	}()
+	tx := &deferredBegin{conn: conn}
+	final := &pgx.Batch{}
+	commit, err := fn(tx, final)
+	if err != nil || !commit {
+		return err
+	}
+	if !tx.begun {
+		final = prepend(`BEGIN`, final)
+	}
+	if err := conn.SendBatch(ctx, final).Close(); err != nil {
+		return err
+	}
+	// COMMIT goes alone, after the writes are through: a process that dies
+	// while they run leaves a transaction that Postgres rolls back, never
+	// one it commits on the strength of a COMMIT already in its socket.
+	_, err = conn.Exec(ctx, `COMMIT`)
+	return err
+}
+
+// deferredBegin opens its transaction with the first statement sent.
+type deferredBegin struct {
+	conn  *pgxpool.Conn
+	begun bool
+}
+
+func (d *deferredBegin) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	if !d.begun {
+		if _, err := d.conn.Exec(ctx, `BEGIN`); err != nil {
+			return nil, err
+		}
+		d.begun = true
+	}
+	return d.conn.Query(ctx, sql, args...)
+}
+
+func (d *deferredBegin) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
+	if d.begun {
+		return d.conn.QueryRow(ctx, sql, args...)
+	}
+	d.begun = true
+	b := &pgx.Batch{}
+	b.Queue(`BEGIN`)
+	b.Queue(sql, args...)
+	br := d.conn.SendBatch(ctx, b)
+	if _, err := br.Exec(); err != nil {
+		_ = br.Close()
+		return errRow{err}
+	}
+	return batchRow{br}
+}
+
+func (d *deferredBegin) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
+	if !d.begun {
+		d.begun = true
+		b = prepend(`BEGIN`, b)
+	}
+	return d.conn.SendBatch(ctx, b)
+}
+
+// batchRow is the one row of the query sent after BEGIN.
+type batchRow struct{ br pgx.BatchResults }
+
+func (r batchRow) Scan(dest ...any) error {
+	err := r.br.QueryRow().Scan(dest...)
+	if cerr := r.br.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// prepend puts sql before b's statements.
+func prepend(sql string, b *pgx.Batch) *pgx.Batch {
+	out := &pgx.Batch{QueuedQueries: make([]*pgx.QueuedQuery, 0, b.Len()+1)}
+	out.Queue(sql)
+	out.QueuedQueries = append(out.QueuedQueries, b.QueuedQueries...)
+	return out
 }
 
 // ahead are up to max events of p's categories after env for the

@@ -66,12 +66,20 @@ func Unknown(e eventstore.Envelope) error {
 // round trip per event live, and per page of events in a rebuild. A query
 // first flushes what is queued, so a projection reads its own writes.
 type Writer struct {
-	tx     pgx.Tx
+	tx     txConn
 	schema string
 	batch  *pgx.Batch
 }
 
-func newWriter(tx pgx.Tx, schema string) *Writer {
+// txConn is a transaction: a pgx.Tx, or a connection on which the engine
+// opened one itself to save the round trips of BEGIN and COMMIT.
+type txConn interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
+}
+
+func newWriter(tx txConn, schema string) *Writer {
 	return &Writer{tx: tx, schema: schema, batch: &pgx.Batch{}}
 }
 
