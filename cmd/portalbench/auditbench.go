@@ -22,6 +22,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime"
 	"runtime/pprof"
 	"slices"
 	"strconv"
@@ -61,6 +62,7 @@ type auditConfig struct {
 	Projections  bool          `json:"projections"`
 	Drain        time.Duration `json:"-"`
 	CPUProfile   string        `json:"-"`
+	MemProfile   string        `json:"-"`
 	JSON         bool          `json:"-"`
 
 	DurationS float64 `json:"duration_s"`
@@ -173,6 +175,7 @@ func runAudit(ctx context.Context, args []string) error {
 	fs.BoolVar(&cfg.Projections, "projections", true, "keep the projections (and mailer) running during the windows, as portald --role all does; false stops them once the fixture is projected, to tell their share of the cost")
 	fs.DurationVar(&cfg.Drain, "drain", 60*time.Second, "after each window, wait at most this long for the projections to catch up before the next")
 	fs.StringVar(&cfg.CPUProfile, "cpuprofile", "", "write a Go CPU profile of the measurement loop (warmups and windows) to this file")
+	fs.StringVar(&cfg.MemProfile, "memprofile", "", "write a Go allocation profile of the measurement loop to this file (go tool pprof -sample_index=alloc_space)")
 	fs.BoolVar(&cfg.JSON, "json", false, "print the report as JSON instead of a table")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -307,6 +310,20 @@ func runAudit(ctx context.Context, args []string) error {
 			return err
 		}
 		defer pprof.StopCPUProfile()
+	}
+	if cfg.MemProfile != "" {
+		// Sampled from here on, so the profile is mostly the loop.
+		runtime.MemProfileRate = 64 << 10
+		runtime.GC()
+		defer func() {
+			f, err := os.Create(cfg.MemProfile)
+			if err != nil {
+				logf("memprofile: %v", err)
+				return
+			}
+			defer f.Close()
+			_ = pprof.Lookup("allocs").WriteTo(f, 0)
+		}()
 	}
 run:
 	for run := 1; run <= cfg.Runs; run++ {
