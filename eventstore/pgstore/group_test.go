@@ -11,8 +11,6 @@ import (
 
 	"github.com/portico-health/portico/eventstore"
 	"github.com/portico-health/portico/eventstore/pgstore"
-	"github.com/portico-health/portico/internal/pgdb"
-	"github.com/portico-health/portico/internal/testpg"
 )
 
 // A group commit is first tried in one round trip on the bet that every
@@ -21,16 +19,7 @@ import (
 // append must not cost the others their events.
 func TestGroupWithAConflictAndARetryCommitsTheRest(t *testing.T) {
 	ctx := context.Background()
-	pool, err := pgdb.Open(ctx, testpg.NewURL(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	s, err := pgstore.Open(ctx, pool, pgstore.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
+	s, _ := pgstore.OpenTestStore(t, pgstore.Config{})
 
 	ev := func() eventstore.EventData {
 		return eventstore.EventData{ID: uuid.New(), Type: "Happened", Data: []byte(`{}`)}

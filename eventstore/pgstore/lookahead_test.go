@@ -9,8 +9,6 @@ import (
 
 	"github.com/portico-health/portico/eventstore"
 	"github.com/portico-health/portico/eventstore/pgstore"
-	"github.com/portico-health/portico/internal/pgdb"
-	"github.com/portico-health/portico/internal/testpg"
 )
 
 // The projections' read-ahead applies what Buffered shows, and then skips
@@ -19,16 +17,7 @@ import (
 func TestBufferedShowsWhatNextReturnsNext(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	pool, err := pgdb.Open(ctx, testpg.NewURL(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	s, err := pgstore.Open(ctx, pool, pgstore.Config{ReadBatch: 4})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
+	s, _ := pgstore.OpenTestStore(t, pgstore.Config{ReadBatch: 4})
 	for i := range 10 {
 		cat := "wanted"
 		if i%3 == 0 {
@@ -91,16 +80,7 @@ func TestBufferedShowsWhatNextReturnsNext(t *testing.T) {
 func TestSkipDropsTheAppliedEventsAndNextGoesOn(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	pool, err := pgdb.Open(ctx, testpg.NewURL(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	s, err := pgstore.Open(ctx, pool, pgstore.Config{ReadBatch: 4})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
+	s, _ := pgstore.OpenTestStore(t, pgstore.Config{ReadBatch: 4})
 	for range 10 {
 		if _, err := s.Append(ctx, "wanted-"+uuid.NewString(), eventstore.Any(), eventstore.EventData{ID: uuid.New(), Type: "Happened"}); err != nil {
 			t.Fatal(err)

@@ -7,8 +7,6 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/portico-health/portico/eventstore"
-	"github.com/portico-health/portico/internal/pgdb"
-	"github.com/portico-health/portico/internal/testpg"
 )
 
 // The one-statement commit is the fast path every group tries first; the
@@ -17,16 +15,7 @@ import (
 // and a stale expected version makes it fail without writing anything.
 func TestOneStatementCommitDecidesAGroup(t *testing.T) {
 	ctx := context.Background()
-	pool, err := pgdb.Open(ctx, testpg.NewURL(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	s, err := Open(ctx, pool, Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
+	s, _ := OpenTestStore(t, Config{})
 	ev := func() eventstore.EventData {
 		return eventstore.EventData{ID: uuid.New(), Type: "Happened", Data: []byte(`{"n":1}`)}
 	}

@@ -4,9 +4,6 @@ import (
 	"context"
 	"strings"
 	"testing"
-
-	"github.com/portico-health/portico/internal/pgdb"
-	"github.com/portico-health/portico/internal/testpg"
 )
 
 // Subscriptions poll their categories every second and the lag gauges count
@@ -18,16 +15,7 @@ import (
 // the one checked, over a log where the wanted category is rare.
 func TestCategoryReadsUseTheCategoryIndex(t *testing.T) {
 	ctx := context.Background()
-	pool, err := pgdb.Open(ctx, testpg.NewURL(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	s, err := Open(ctx, pool, Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
+	_, pool := OpenTestStore(t, Config{})
 	if _, err := pool.Exec(ctx, `INSERT INTO eventstore.events (position, event_id, stream, category, version, type, schema_version, data, metadata, recorded_at)
 		SELECT g, gen_random_uuid(), CASE WHEN g % 1000 = 0 THEN 'patient-' ELSE 'phiaudit-' END || (g % 7), CASE WHEN g % 1000 = 0 THEN 'patient' ELSE 'phiaudit' END,
 			g, 'Happened', 1, '{}', '{}', now()
