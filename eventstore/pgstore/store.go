@@ -731,6 +731,14 @@ var (
 		CROSS JOIN LATERAL (SELECT count(*) AS n FROM eventstore.events ev WHERE ` + inCategoryAfter("c.category", "$1") + `) x`
 )
 
+// distinct is a filter's categories once each: the per-category reads
+// would return a category named twice twice over.
+func distinct(categories []string) []string {
+	out := slices.Clone(categories)
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
 // ReadAll implements eventstore.Store.
 func (s *Store) ReadAll(ctx context.Context, after eventstore.Position, limit int, filter eventstore.Filter) ([]eventstore.Envelope, error) {
 	var rows pgx.Rows
@@ -742,7 +750,7 @@ func (s *Store) ReadAll(ctx context.Context, after eventstore.Position, limit in
 		rows, err = s.pool.Query(ctx, readCategorySQL, int64(after), limit, filter.Categories[0])
 	default:
 		// Each category is read along its own index and the pages merged.
-		rows, err = s.pool.Query(ctx, readCategoriesSQL, int64(after), limit, filter.Categories)
+		rows, err = s.pool.Query(ctx, readCategoriesSQL, int64(after), limit, distinct(filter.Categories))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("eventstore: read all: %w", err)
@@ -993,7 +1001,7 @@ func (s *Store) CountAfter(ctx context.Context, after eventstore.Position, filte
 		// Counted along each category's own index (inCategoryAfter): a
 		// projection's lag gauge, every 5 s, had counted by walking the
 		// position index over the whole audit trail after its checkpoint.
-		err = s.pool.QueryRow(ctx, countCategoriesSQL, int64(after), filter.Categories).Scan(&n)
+		err = s.pool.QueryRow(ctx, countCategoriesSQL, int64(after), distinct(filter.Categories)).Scan(&n)
 	}
 	return n, err
 }
