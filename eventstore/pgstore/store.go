@@ -411,7 +411,7 @@ const commitGroup = `WITH h AS (
 ), ev AS (
 	INSERT INTO eventstore.events
 		(position, event_id, stream, category, version, type, schema_version, data, metadata, recorded_at)
-	SELECT h.base + u.o, u.id, ($11::text[])[u.a], u.c, chk.versions[u.a] + u.vo, u.t, u.sv, u.d::json, u.m::json, u.r
+	SELECT h.base + u.o, u.id, ($11::text[])[u.a], u.c, chk.versions[u.a] + u.vo, u.t, u.sv, u.d, u.m, u.r
 	FROM unnest($1::uuid[], $2::text[], $3::bigint[], $4::int[], $5::text[], $6::int[], $7::text[], $8::text[], $9::timestamptz[])
 		WITH ORDINALITY AS u(id, c, vo, a, t, sv, d, m, r, o)
 	CROSS JOIN h CROSS JOIN chk
@@ -523,7 +523,7 @@ func (s *Store) commitTx(ctx context.Context, batch []*appendRequest) ([]appendR
 	b = &pgx.Batch{}
 	b.Queue(`INSERT INTO eventstore.events
 		(position, event_id, stream, category, version, type, schema_version, data, metadata, recorded_at)
-		SELECT p, id, s, c, v, t, sv, d::json, m::json, r
+		SELECT p, id, s, c, v, t, sv, d, m, r
 		FROM unnest($1::bigint[], $2::uuid[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::int[], $8::text[], $9::text[], $10::timestamptz[])
 		AS u(p, id, s, c, v, t, sv, d, m, r)`,
 		rows.position, rows.id, rows.stream, rows.category, rows.version, rows.typ, rows.schema, rows.data, rows.meta, rows.recorded)
