@@ -153,18 +153,33 @@ func (s *server) billingOptions(ctx context.Context, pid uuid.UUID) (uuid.UUID, 
 
 // portalBilling checks a portal caller's grant (permission billing) and
 // the clinic's enrolment.
-func (s *server) portalBilling(c *gin.Context, pid uuid.UUID) (portaluser.Grant, clinic.Options, bool) {
+func (s *server) portalBilling(c *gin.Context) (uuid.UUID, portaluser.Grant, clinic.Options, bool) {
+	pid, ok := pathID(c, "pid")
+	if !ok {
+		return pid, portaluser.Grant{}, clinic.Options{}, false
+	}
 	g, err := s.portalGrant(c, pid, portaluser.PermBilling)
 	if err != nil {
 		fail(c, err)
-		return g, clinic.Options{}, false
+		return pid, g, clinic.Options{}, false
 	}
 	_, o, err := s.billingOptions(c.Request.Context(), pid)
 	if err != nil {
 		fail(c, err)
-		return g, o, false
+		return pid, g, o, false
 	}
-	return g, o, true
+	return pid, g, o, true
+}
+
+// portalStatement is portalBilling for the balance and the invoices, which a
+// clinic can turn off: then they are not found (what names them).
+func (s *server) portalStatement(c *gin.Context, what string) (uuid.UUID, portaluser.Grant, clinic.Options, bool) {
+	pid, g, o, ok := s.portalBilling(c)
+	if ok && !o.ShowBalanceAndInvoices {
+		fail(c, domain.NotFound(what))
+		return pid, g, o, false
+	}
+	return pid, g, o, ok
 }
 
 // balancesOf are the balances of a patient, with a zero line in the
@@ -184,16 +199,8 @@ func (s *server) balancesOf(ctx context.Context, pid uuid.UUID, o clinic.Options
 
 // GET /portal/patients/{pid}/balance: 404 when the clinic turned balance and invoices off.
 func (s *server) portalBalance(c *gin.Context) {
-	pid, ok := pathID(c, "pid")
+	pid, g, o, ok := s.portalStatement(c, "balance")
 	if !ok {
-		return
-	}
-	g, o, ok := s.portalBilling(c, pid)
-	if !ok {
-		return
-	}
-	if !o.ShowBalanceAndInvoices {
-		fail(c, domain.NotFound("balance"))
 		return
 	}
 	list, err := s.balancesOf(c.Request.Context(), pid, o)
@@ -224,16 +231,8 @@ func paymentEntities(list []billingrm.Payment) []audit.Entity {
 
 // GET /portal/patients/{pid}/invoices: newest first; 404 when the clinic turned balance and invoices off.
 func (s *server) portalInvoices(c *gin.Context) {
-	pid, ok := pathID(c, "pid")
+	pid, g, _, ok := s.portalStatement(c, "invoices")
 	if !ok {
-		return
-	}
-	g, o, ok := s.portalBilling(c, pid)
-	if !ok {
-		return
-	}
-	if !o.ShowBalanceAndInvoices {
-		fail(c, domain.NotFound("invoices"))
 		return
 	}
 	list, err := billingrm.Invoices(c.Request.Context(), s.Pool, pid, listLimit)
@@ -248,11 +247,7 @@ func (s *server) portalInvoices(c *gin.Context) {
 
 // GET /portal/patients/{pid}/payments: newest first, with their state.
 func (s *server) portalPayments(c *gin.Context) {
-	pid, ok := pathID(c, "pid")
-	if !ok {
-		return
-	}
-	g, _, ok := s.portalBilling(c, pid)
+	pid, g, _, ok := s.portalBilling(c)
 	if !ok {
 		return
 	}
@@ -270,11 +265,8 @@ func (s *server) portalPayments(c *gin.Context) {
 // 201 {payment_id, client_secret}. The client secret is answered once and
 // never stored or logged.
 func (s *server) startCardPayment(c *gin.Context) {
-	pid, ok := pathID(c, "pid")
+	pid, _, _, ok := s.portalBilling(c)
 	if !ok {
-		return
-	}
-	if _, _, ok := s.portalBilling(c, pid); !ok {
 		return
 	}
 	var body struct {
@@ -335,15 +327,14 @@ func (s *server) staffAccount(c *gin.Context) {
 
 // GET /portal/patients/{pid}/payments/{payment_id}/receipt
 func (s *server) portalReceipt(c *gin.Context) {
-	pid, ok := pathID(c, "pid")
-	if !ok {
+	if _, ok := pathID(c, "pid"); !ok {
 		return
 	}
 	payID, ok := pathID(c, "payment_id")
 	if !ok {
 		return
 	}
-	g, _, ok := s.portalBilling(c, pid)
+	pid, g, _, ok := s.portalBilling(c)
 	if !ok {
 		return
 	}
