@@ -123,11 +123,7 @@ func (p *Portal) getMap(w http.ResponseWriter, r *http.Request, token, path stri
 }
 
 func (p *Portal) billing(w http.ResponseWriter, r *http.Request) {
-	s, ok := p.signedIn(w, r)
-	if !ok {
-		return
-	}
-	lp, ok := p.patientOf(w, r, s)
+	s, lp, ok := p.signedInFor(w, r)
 	if !ok {
 		return
 	}
@@ -207,11 +203,7 @@ type payData struct {
 }
 
 func (p *Portal) payPage(w http.ResponseWriter, r *http.Request) {
-	s, ok := p.signedIn(w, r)
-	if !ok {
-		return
-	}
-	lp, ok := p.patientOf(w, r, s)
+	s, lp, ok := p.signedInFor(w, r)
 	if !ok {
 		return
 	}
@@ -266,11 +258,7 @@ func (p *Portal) pay(w http.ResponseWriter, r *http.Request) {
 	if !p.checkForm(w, r) {
 		return
 	}
-	s, ok := p.signedIn(w, r)
-	if !ok {
-		return
-	}
-	lp, ok := p.patientOf(w, r, s)
+	s, lp, ok := p.signedInFor(w, r)
 	if !ok {
 		return
 	}

@@ -82,6 +82,16 @@ func (p *Portal) apiFailed(w http.ResponseWriter, r *http.Request, res apiResult
 
 // patientOf is the linked patient the path names; ok false (answered 404)
 // when the account is not linked to it.
+// signedInFor is signedIn, then patientOf: the start of every patient page.
+func (p *Portal) signedInFor(w http.ResponseWriter, r *http.Request) (session, linkedPatient, bool) {
+	s, ok := p.signedIn(w, r)
+	if !ok {
+		return s, linkedPatient{}, false
+	}
+	lp, ok := p.patientOf(w, r, s)
+	return s, lp, ok
+}
+
 func (p *Portal) patientOf(w http.ResponseWriter, r *http.Request, s session) (linkedPatient, bool) {
 	pid := r.PathValue("pid")
 	if _, err := uuid.Parse(pid); err == nil {
@@ -208,11 +218,7 @@ func load[T any](p *Portal, w http.ResponseWriter, r *http.Request, token, path,
 }
 
 func (p *Portal) patient(w http.ResponseWriter, r *http.Request) {
-	s, ok := p.signedIn(w, r)
-	if !ok {
-		return
-	}
-	lp, ok := p.patientOf(w, r, s)
+	s, lp, ok := p.signedInFor(w, r)
 	if !ok {
 		return
 	}
@@ -245,11 +251,8 @@ func (p *Portal) patient(w http.ResponseWriter, r *http.Request) {
 // activity, a blank form, a receipt) with its media type and disposition;
 // ?download=1 makes it an attachment.
 func (p *Portal) passFile(w http.ResponseWriter, r *http.Request, apiPath string) {
-	s, ok := p.signedIn(w, r)
+	s, _, ok := p.signedInFor(w, r)
 	if !ok {
-		return
-	}
-	if _, ok := p.patientOf(w, r, s); !ok {
 		return
 	}
 	res := p.get(r, s.token, apiPath)
@@ -363,11 +366,8 @@ func (p *Portal) formReturn(w http.ResponseWriter, r *http.Request) {
 		back("e=no_file")
 		return
 	}
-	s, ok := p.signedIn(w, r)
+	s, _, ok := p.signedInFor(w, r)
 	if !ok {
-		return
-	}
-	if _, ok := p.patientOf(w, r, s); !ok {
 		return
 	}
 	var buf bytes.Buffer
@@ -426,11 +426,7 @@ type accessData struct {
 }
 
 func (p *Portal) accessLog(w http.ResponseWriter, r *http.Request) {
-	s, ok := p.signedIn(w, r)
-	if !ok {
-		return
-	}
-	lp, ok := p.patientOf(w, r, s)
+	s, lp, ok := p.signedInFor(w, r)
 	if !ok {
 		return
 	}
