@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -73,9 +72,7 @@ func (e *Engine) Replay(ctx context.Context, asOf AsOf, read func(ctx context.Co
 		cats = append(cats, p.Categories()...)
 	}
 	// Projections share categories (patient is the patients' and the
-	// history's); the filter names each once.
-	slices.Sort(cats)
-	cats = slices.Compact(cats)
+	// history's); a filter is a set, so each event is read once.
 	// Tables must exist before the inserts of the first page are prepared.
 	if err := w.Flush(ctx); err != nil {
 		return err
