@@ -832,7 +832,7 @@ func (r auditReport) print() {
 		}
 		return out
 	}
-	rows := [][]string{{"clients", "mode", "req/s", "p50 ms", "p95 ms", "p99 ms", "max ms", "records/append", "wait p50 ms", "wait p99 ms", "go cpu ms/req", "backlog", "errors"}}
+	rows := [][]string{{"clients", "mode", "req/s", "p50 ms", "p95 ms", "p99 ms", "max ms", "records/append", "wait p50 ms", "wait p99 ms", "go cpu ms/req", "host cpu ms/req", "backlog", "errors"}}
 	for _, n := range c.Clients {
 		for _, mode := range c.Modes {
 			xs := by[key{mode, n}]
@@ -868,6 +868,7 @@ func (r auditReport) print() {
 				auditCell(col(xs, func(x AuditResult) float64 { return x.Latency.Max }), f1),
 				rpa, w50, w99,
 				auditCell(col(xs, func(x AuditResult) float64 { return x.GoCPU }), f2),
+				auditCell(col(xs, func(x AuditResult) float64 { return x.HostCPU }), f2),
 				backlog,
 				strconv.Itoa(errs),
 			})
