@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"log/slog"
 	"net/http"
-	"os"
 
 	"github.com/portico-health/portico/internal/app"
 	"github.com/portico-health/portico/readapi"
@@ -38,7 +37,7 @@ func Handler(a *app.App, logger *slog.Logger, configure ...func(*Config)) (http.
 		Engine: a.Engine,
 	})
 	pc := Config{API: api, PublicURL: cfg.PublicURL, Logger: logger, UploadLimit: a.UploadPolicy().Limit(),
-		StripePublishableKey: os.Getenv("PORTAL_STRIPE_PUBLISHABLE_KEY")}
+		StripePublishableKey: cfg.StripePublishableKey}
 	if cfg.TokenKey != "" {
 		// Every process with the same PORTAL_TOKEN_KEY checks the others'
 		// forms; without it each process draws its own key.

@@ -17,23 +17,27 @@ import (
 
 // Config is every setting of portald and portalctl.
 type Config struct {
-	HTTPAddr           string   // PORTAL_HTTP_ADDR
-	DatabaseURL        string   // PORTAL_DATABASE_URL
-	EventStore         string   // PORTAL_EVENTSTORE: postgres or esdb
-	ESDBURL            string   // PORTAL_ESDB_URL
-	PublicURL          string   // PORTAL_PUBLIC_URL
-	SMTPURL            string   // PORTAL_SMTP_URL
-	EmailFrom          string   // PORTAL_EMAIL_FROM
-	StripeSecretKey    string   // PORTAL_STRIPE_SECRET_KEY
-	StripeWebhookKey   string   // PORTAL_STRIPE_WEBHOOK_SECRET
-	StripeAPIBase      string   // PORTAL_STRIPE_API_BASE
-	LogLevel           string   // PORTAL_LOG_LEVEL: debug, info, warn, error
-	InstanceName       string   // PORTAL_INSTANCE: names this process in audit records and leases
-	TrustedProxies     []string // PORTAL_TRUSTED_PROXIES: comma list of proxy addresses/CIDRs whose X-Forwarded-For is believed
-	TokenKey           string   // PORTAL_TOKEN_KEY: hex or base64, 32+ bytes; unset: a key kept in the database
-	ProjectionsEnabled bool     // set by portald --role
-	BlobDir            string   // PORTAL_BLOB_DIR: keep uploaded files in this directory; unset: in the database
-	MaxUploadBytes     int64    // PORTAL_MAX_UPLOAD_BYTES: the largest uploaded file, default 10 MiB
+	HTTPAddr         string // PORTAL_HTTP_ADDR
+	DatabaseURL      string // PORTAL_DATABASE_URL
+	EventStore       string // PORTAL_EVENTSTORE: postgres or esdb
+	ESDBURL          string // PORTAL_ESDB_URL
+	PublicURL        string // PORTAL_PUBLIC_URL
+	SMTPURL          string // PORTAL_SMTP_URL
+	EmailFrom        string // PORTAL_EMAIL_FROM
+	StripeSecretKey  string // PORTAL_STRIPE_SECRET_KEY
+	StripeWebhookKey string // PORTAL_STRIPE_WEBHOOK_SECRET
+	StripeAPIBase    string // PORTAL_STRIPE_API_BASE
+	// StripePublishableKey (PORTAL_STRIPE_PUBLISHABLE_KEY) lets the web
+	// portal's pay page load Stripe.js; without it that page explains that
+	// card payments are taken through the API.
+	StripePublishableKey string
+	LogLevel             string   // PORTAL_LOG_LEVEL: debug, info, warn, error
+	InstanceName         string   // PORTAL_INSTANCE: names this process in audit records and leases
+	TrustedProxies       []string // PORTAL_TRUSTED_PROXIES: comma list of proxy addresses/CIDRs whose X-Forwarded-For is believed
+	TokenKey             string   // PORTAL_TOKEN_KEY: hex or base64, 32+ bytes; unset: a key kept in the database
+	ProjectionsEnabled   bool     // set by portald --role
+	BlobDir              string   // PORTAL_BLOB_DIR: keep uploaded files in this directory; unset: in the database
+	MaxUploadBytes       int64    // PORTAL_MAX_UPLOAD_BYTES: the largest uploaded file, default 10 MiB
 }
 
 // Defaults are the values of API.md's configuration table.
@@ -70,6 +74,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	set(&c.StripeSecretKey, "PORTAL_STRIPE_SECRET_KEY")
 	set(&c.StripeWebhookKey, "PORTAL_STRIPE_WEBHOOK_SECRET")
 	set(&c.StripeAPIBase, "PORTAL_STRIPE_API_BASE")
+	set(&c.StripePublishableKey, "PORTAL_STRIPE_PUBLISHABLE_KEY")
 	set(&c.LogLevel, "PORTAL_LOG_LEVEL")
 	set(&c.InstanceName, "PORTAL_INSTANCE")
 	set(&c.TokenKey, "PORTAL_TOKEN_KEY")
@@ -119,6 +124,10 @@ func (c Config) Validate() error {
 		if u, err := url.Parse(c.StripeAPIBase); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			errs = append(errs, errors.New("PORTAL_STRIPE_API_BASE: want an http(s) URL, e.g. http://127.0.0.1:12111 for stripe-mock"))
 		}
+	}
+	if c.StripePublishableKey != "" && !strings.HasPrefix(c.StripePublishableKey, "pk_") {
+		// A secret key here would be sent to every browser.
+		errs = append(errs, errors.New("PORTAL_STRIPE_PUBLISHABLE_KEY: want a publishable key (pk_…), never the secret one"))
 	}
 	if c.MaxUploadBytes != 0 && (c.MaxUploadBytes < 1<<10 || c.MaxUploadBytes > 1<<30) {
 		errs = append(errs, errors.New("PORTAL_MAX_UPLOAD_BYTES: want a whole number of bytes from 1024 to 1073741824"))

@@ -41,3 +41,14 @@ func TestBadSettingsAreNamed(t *testing.T) {
 		t.Errorf("esdb with url refused: %v", err)
 	}
 }
+
+func TestASecretKeyIsNeverTakenForThePublishableOne(t *testing.T) {
+	_, err := FromEnv(env(map[string]string{"PORTAL_STRIPE_PUBLISHABLE_KEY": "sk_test_123"}))
+	if err == nil || !strings.Contains(err.Error(), "PORTAL_STRIPE_PUBLISHABLE_KEY") {
+		t.Fatalf("a secret key would reach every browser; got %v", err)
+	}
+	c, err := FromEnv(env(map[string]string{"PORTAL_STRIPE_PUBLISHABLE_KEY": "pk_test_123"}))
+	if err != nil || c.StripePublishableKey != "pk_test_123" {
+		t.Fatalf("publishable key not read: %+v %v", c.StripePublishableKey, err)
+	}
+}
