@@ -20,6 +20,7 @@ func init() {
 		staff.POST("/patients/:pid/documents", s.completeDocument)
 		staff.POST("/documents/:did/retract", s.retractDocument)
 		s.phi(staff, "GET", "/patients/:pid/documents", audit.SubtypeQuery, s.staffDocuments)
+		s.phi(staff, "GET", "/patients/:pid/documents/:did/file", audit.SubtypeDownload, s.staffDocumentFile)
 		portal := api.Group("", s.requireSession("portal"))
 		s.phi(portal, "GET", "/portal/patients/:pid/documents", audit.SubtypeQuery, s.portalDocuments)
 		s.phi(portal, "GET", "/portal/patients/:pid/documents/:did/file", audit.SubtypeDownload, s.portalDocumentFile)
@@ -165,6 +166,36 @@ func (s *server) deliverDocuments(c *gin.Context, pid, onBehalfOf uuid.UUID, lis
 		acc.Entities = append(acc.Entities, audit.Entity{Type: "DocumentReference", ID: d.ID, Version: d.Version})
 	}
 	s.deliverPHI(c, http.StatusOK, gin.H{"patient_id": pid, "count": count, "documents": list}, acc)
+}
+
+// GET /patients/{pid}/documents/{did}/file: staff of the patient's clinic
+// open a published document's file, hidden types included, to see what the
+// patient sees. A retracted one is not found.
+func (s *server) staffDocumentFile(c *gin.Context) {
+	pid, ok := pathID(c, "pid")
+	if !ok {
+		return
+	}
+	did, ok := pathID(c, "did")
+	if !ok {
+		return
+	}
+	if !s.documentsPatient(c, pid) {
+		return
+	}
+	d, found, err := documents.PublishedOne(c.Request.Context(), s.Pool, pid, did)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	if !found {
+		fail(c, domain.NotFound("document"))
+		return
+	}
+	s.deliverStoredFile(c, d.SHA256, d.File.Size, d.File.MediaType, d.File.Name, phiAccess{
+		Patients: []uuid.UUID{pid},
+		Entities: []audit.Entity{{Type: "Patient", ID: pid}, {Type: "DocumentReference", ID: d.ID, Version: d.Version}},
+	})
 }
 
 // GET /portal/patients/{pid}/documents/{did}/file: the file, inline, for

@@ -367,6 +367,17 @@ func TestHiddenDocumentTypeDisappearsEverywhereAndComesBack(t *testing.T) {
 	if hidden != 2 {
 		t.Errorf("staff list marks %d hidden, want 2: %v", hidden, staffList)
 	}
+	// ...and open them, each opening recorded as a download of that
+	// document (a retracted one is gone for staff too: below).
+	if rec := desk.send("GET", "/api/v1/patients/"+first+"/documents/"+note+"/file", "", nil, 0); rec.Code != http.StatusOK || !bytes.Equal(rec.Body.Bytes(), pdfFile("notes")) {
+		t.Errorf("staff file of a hidden type = %d", rec.Code)
+	}
+	var downloads int
+	if err := p.a.Pool.QueryRow(context.Background(), `SELECT count(*) FROM eventstore.events
+		WHERE category = 'phiaudit' AND data::jsonb->>'subtype' = 'download' AND data::jsonb->>'route' = 'GET /api/v1/patients/:pid/documents/:did/file'
+		AND data::jsonb->'entities' @> jsonb_build_array(jsonb_build_object('id', $1::text))`, note).Scan(&downloads); err != nil || downloads != 1 {
+		t.Errorf("staff downloads recorded = %d (%v), want 1", downloads, err)
+	}
 
 	// Other options leave the hidden types alone; showing the type again
 	// brings every document back.
@@ -391,6 +402,12 @@ func TestHiddenDocumentTypeDisappearsEverywhereAndComesBack(t *testing.T) {
 	if after := p.clinicOptionEvents(); before != 3 || after != 3 {
 		t.Errorf("ClinicOptionsChanged events = %d then %d, want 3 and 3", before, after)
 	}
+	if c, body := desk.do("POST", "/api/v1/documents/"+later+"/retract", map[string]any{"reason": "wrong patient"}); c != http.StatusNoContent {
+		t.Fatalf("retract = %d %v", c, body)
+	}
+	eventually(t, "retracted document gone for staff", func() bool {
+		return desk.send("GET", "/api/v1/patients/"+first+"/documents/"+later+"/file", "", nil, 0).Code == http.StatusNotFound
+	})
 	p.assertNoSecrets()
 }
 

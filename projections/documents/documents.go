@@ -208,6 +208,17 @@ func VisibleOne(ctx context.Context, q Querier, patientID, documentID uuid.UUID)
 	return list[0], true, nil
 }
 
+// PublishedOne is one of a patient's published documents for staff, hidden
+// types included; a retracted or another patient's document is not found.
+func PublishedOne(ctx context.Context, q Querier, patientID, documentID uuid.UUID) (Document, bool, error) {
+	list, err := collect(q.Query(ctx, `SELECT `+columns+from+`WHERE d.patient_id = $1 AND d.document_id = $2 AND d.retracted_at IS NULL`,
+		patientID, documentID))
+	if err != nil || len(list) == 0 {
+		return Document{}, false, err
+	}
+	return list[0], true, nil
+}
+
 // OfPatient lists a patient's published documents for staff, hidden types
 // included (marked), newest first, at most limit.
 func OfPatient(ctx context.Context, q Querier, patientID uuid.UUID, limit int) ([]Document, error) {
