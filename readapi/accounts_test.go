@@ -582,3 +582,91 @@ func TestPortalAdoptionReportingViews(t *testing.T) {
 		t.Errorf("acceptance: %d accepted, median %.3f h", n, median)
 	}
 }
+
+func TestChangePasswordKeepsThisSessionAndEndsTheOthers(t *testing.T) {
+	p := newPortal(t)
+	pid, contact := p.patientWithParent("Kai", "sol@family.example")
+	p.invite(pid, contact)
+	tok, _ := p.token("sol@family.example", 1, "/invite")
+	c, body := p.accept(tok, "sol's first passphrase")
+	if c != http.StatusOK {
+		t.Fatalf("accept = %d %v", c, body)
+	}
+	here := p.signedIn(body)
+	c, body = p.anon().do("POST", "/api/v1/auth/login", map[string]string{"email": "sol@family.example", "password": "sol's first passphrase"})
+	if c != http.StatusOK {
+		t.Fatalf("second sign-in = %d %v", c, body)
+	}
+	elsewhere := p.signedIn(body)
+	// A reset link asked for before the change must not undo it.
+	p.anon().do("POST", "/api/v1/auth/forgot-password", map[string]string{"email": "sol@family.example"})
+	reset, _ := p.token("sol@family.example", 2, "/reset-password")
+
+	change := func(cl client, current, next string) (int, map[string]any) {
+		p.secrets = append(p.secrets, current, next)
+		return cl.do("POST", "/api/v1/auth/change-password", map[string]string{"current_password": current, "new_password": next})
+	}
+	for _, tc := range []struct{ current, next, code string }{
+		{"not sol's passphrase", "sol's second passphrase", "current_password_wrong"},
+		{"sol's first passphrase", "iloveyou", "password_rejected"},
+		{"sol's first passphrase", "sol's first passphrase", "password_rejected"},
+	} {
+		if c, body := change(here, tc.current, tc.next); c != http.StatusBadRequest || code(body) != tc.code {
+			t.Errorf("change %q → %q = %d %v, want 400 %s", tc.current, tc.next, c, body, tc.code)
+		}
+	}
+	if c, _ := elsewhere.do("GET", "/api/v1/me", nil); c != http.StatusOK {
+		t.Fatalf("a refused change ended a session: %d", c)
+	}
+	if c, body := p.anon().do("POST", "/api/v1/auth/change-password", map[string]string{"current_password": "x", "new_password": "y"}); c != http.StatusUnauthorized {
+		t.Errorf("change without a session = %d %v", c, body)
+	}
+
+	if c, body := change(here, "sol's first passphrase", "sol's second passphrase"); c != http.StatusNoContent {
+		t.Fatalf("change = %d %v", c, body)
+	}
+	if c, _ := here.do("GET", "/api/v1/me", nil); c != http.StatusOK {
+		t.Errorf("the session that changed the password was ended: %d", c)
+	}
+	if c, _ := elsewhere.do("GET", "/api/v1/me", nil); c != http.StatusUnauthorized {
+		t.Errorf("another session outlived the change: %d", c)
+	}
+	if c, _ := p.anon().do("POST", "/api/v1/auth/login", map[string]string{"email": "sol@family.example", "password": "sol's first passphrase"}); c != http.StatusUnauthorized {
+		t.Errorf("the old password still signs in: %d", c)
+	}
+	if c, body := p.anon().do("POST", "/api/v1/auth/login", map[string]string{"email": "sol@family.example", "password": "sol's second passphrase"}); c != http.StatusOK {
+		t.Errorf("the new password does not sign in: %d %v", c, body)
+	} else {
+		p.signedIn(body)
+	}
+	if c, body := p.anon().do("POST", "/api/v1/auth/reset-password", map[string]string{"token": reset, "password": "sol's third passphrase"}); c != http.StatusBadRequest || code(body) != "token_used" {
+		t.Errorf("a reset link from before the change = %d %v, want token_used", c, body)
+	}
+
+	// Staff change theirs the same way.
+	if c, body := change(p.staff, "long enough password", "a longer staff password"); c != http.StatusNoContent {
+		t.Fatalf("staff change = %d %v", c, body)
+	}
+	if c, body := p.anon().do("POST", "/api/v1/auth/login", map[string]string{"email": "front@harbor.example", "password": "a longer staff password"}); c != http.StatusOK {
+		t.Errorf("staff sign-in with the new password = %d %v", c, body)
+	} else {
+		p.signedIn(body)
+	}
+
+	// The log says who changed a password and when, never the password.
+	changes := 0
+	for _, typ := range []string{"PortalPasswordSet", "StaffPasswordSet"} {
+		for _, e := range p.events(typ) {
+			var d struct {
+				Via string `json:"via"`
+			}
+			if json.Unmarshal(e.Data, &d) == nil && d.Via == "change" {
+				changes++
+			}
+		}
+	}
+	if changes != 2 {
+		t.Errorf("password changes recorded = %d, want 2", changes)
+	}
+	p.assertNoSecrets()
+}

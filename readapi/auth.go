@@ -33,7 +33,9 @@ func init() {
 		store := s.sessionStore()
 		api.POST("/auth/login", s.login(store, s.limiter()))
 		api.POST("/auth/logout", s.requireSession(), s.logout(store))
+		api.POST("/auth/change-password", s.requireSession(), s.changePassword(store, s.limiter()))
 	})
+	notPHI["POST /api/v1/auth/change-password"] = "answers 204"
 }
 
 // admit runs a throttled attempt past the limiter: refused (429
@@ -141,6 +143,60 @@ func (s *server) logout(store *sessions.Store) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		token, _ := bearerToken(c)
 		if err := store.End(c.Request.Context(), token); err != nil {
+			fail(c, err)
+			return
+		}
+		c.Status(http.StatusNoContent)
+	}
+}
+
+// changePassword answers POST /auth/change-password {current_password,
+// new_password}: 204, the session it was made in lives on and every other
+// session of the account ends. A wrong current password counts as a failed
+// sign-in on the account, so a session left open cannot be used to guess it.
+func (s *server) changePassword(store *sessions.Store, limiter *throttle.Limiter) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		var in struct {
+			Current string `json:"current_password"`
+			New     string `json:"new_password"`
+		}
+		if !bindJSON(c, &in) {
+			return
+		}
+		meta, ok := metaOf(c)
+		if !ok {
+			return
+		}
+		ctx := c.Request.Context()
+		sess := sessionOf(c)
+		var acct commands.Account
+		var err error
+		if sess.AccountKind == sessions.KindPortal {
+			acct, err = s.Commands.PortalAccount(ctx, sess.AccountID)
+		} else {
+			acct, err = s.Commands.StaffAccount(ctx, sess.AccountID)
+		}
+		if err != nil {
+			fail(c, err)
+			return
+		}
+		keys := []string{throttle.AccountKey(acct.Email), throttle.AddrKey(c.ClientIP())}
+		if !s.admit(c, limiter, keys, "too many wrong passwords; try again later, or use \"Forgot password\"") {
+			return
+		}
+		err = s.Commands.ChangePassword(ctx, meta, commands.ChangePassword{
+			AccountID: sess.AccountID, AccountKind: sess.AccountKind, Current: in.Current, New: in.New})
+		if errors.Is(err, commands.ErrCurrentPasswordWrong) {
+			if ferr := limiter.Fail(ctx, keys...); ferr != nil {
+				err = ferr
+			}
+		}
+		if err != nil {
+			fail(c, err)
+			return
+		}
+		token, _ := bearerToken(c)
+		if _, err := store.EndOthers(ctx, sess.AccountID, token); err != nil {
 			fail(c, err)
 			return
 		}

@@ -76,12 +76,12 @@ type Invited struct {
 
 func (Invited) EventType() string { return "PortalUserInvited" }
 
-// PasswordSet: the account's password was set, by accepting an invitation
-// or by a password reset. The hash lives in the credentials table; the event
+// PasswordSet: the account's password was set, by accepting an invitation,
+// by a password reset or by the signed-in user changing it. The hash lives in the credentials table; the event
 // says only how and when.
 type PasswordSet struct {
 	PortalUserID uuid.UUID  `json:"portal_user_id"`
-	Via          string     `json:"via"` // invitation or reset
+	Via          string     `json:"via"` // invitation, reset or change
 	InvitationID *uuid.UUID `json:"invitation_id,omitempty"`
 	ResetID      *uuid.UUID `json:"reset_id,omitempty"`
 }
@@ -182,7 +182,7 @@ func (u *User) Apply(e domain.Event) {
 		u.LatestInvitation = e.InvitationID
 	case PasswordSet:
 		u.HasPassword = true
-		if e.ResetID != nil && *e.ResetID == u.Reset.ID {
+		if e.ResetID != nil && *e.ResetID == u.Reset.ID || e.Via == "change" {
 			u.Reset.Used = true
 		}
 	case PasswordResetRequested:
@@ -333,6 +333,16 @@ func (u *User) CompleteReset(resetID uuid.UUID, now time.Time) error {
 	}
 	id := resetID
 	domain.Record(u, PasswordSet{PortalUserID: u.ID, Via: "reset", ResetID: &id})
+	return nil
+}
+
+// ChangePassword records that the signed-in user replaced their password.
+// Any reset link still open stops working: it was asked for the old one.
+func (u *User) ChangePassword() error {
+	if domain.IsNew(u) || !u.HasPassword {
+		return domain.NotFound("portal account")
+	}
+	domain.Record(u, PasswordSet{PortalUserID: u.ID, Via: "change"})
 	return nil
 }
 

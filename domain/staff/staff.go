@@ -45,9 +45,11 @@ type AccountCreated struct {
 func (AccountCreated) EventType() string { return "StaffAccountCreated" }
 
 // PasswordSet: the account's password was set. The hash lives in the
-// credentials table, never in an event; the event says only when.
+// credentials table, never in an event; the event says only when, and Via
+// "change" when the signed-in member changed it (empty: set at creation).
 type PasswordSet struct {
 	StaffID uuid.UUID `json:"staff_id"`
+	Via     string    `json:"via,omitempty"`
 }
 
 func (PasswordSet) EventType() string { return "StaffPasswordSet" }
@@ -92,6 +94,15 @@ func (a *Account) Create(id, clinicID uuid.UUID, email, name string, role Role) 
 		return domain.Conflict("conflict", "staff account %s exists already", id)
 	}
 	domain.Record(a, AccountCreated{StaffID: id, ClinicID: clinicID, Email: email, Name: name, Role: role})
+	return nil
+}
+
+// ChangePassword records that the signed-in member replaced their password.
+func (a *Account) ChangePassword() error {
+	if a.ID == uuid.Nil || !a.HasPassword {
+		return domain.NotFound("staff account")
+	}
+	domain.Record(a, PasswordSet{StaffID: a.ID, Via: "change"})
 	return nil
 }
 
