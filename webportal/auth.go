@@ -188,3 +188,52 @@ func (p *Portal) reset(w http.ResponseWriter, r *http.Request) {
 	p.clearSession(w)
 	http.Redirect(w, r, "/login?m=password_set", http.StatusSeeOther)
 }
+
+// passwordPage is the signed-in user's "Change password" form.
+func (p *Portal) passwordPage(w http.ResponseWriter, r *http.Request) {
+	s, ok := p.signedIn(w, r)
+	if !ok {
+		return
+	}
+	p.render(w, r, http.StatusOK, "password", &view{Title: "Change your password", Account: s.me.Name, Patients: s.me.Patients,
+		Data: authForm{Rules: rules}})
+}
+
+// changePassword sends the current and the new password to the API; this
+// browser's session lives on, the account's others end.
+func (p *Portal) changePassword(w http.ResponseWriter, r *http.Request) {
+	if !p.checkForm(w, r) {
+		return
+	}
+	s, ok := p.signedIn(w, r)
+	if !ok {
+		return
+	}
+	again := func(status int, m message) {
+		m.Reference = correlationID(r)
+		p.render(w, r, status, "password", &view{Title: "Change your password", Account: s.me.Name, Patients: s.me.Patients,
+			Problem: &m, Data: authForm{Rules: rules}})
+	}
+	pw := r.PostForm.Get("password")
+	if pw != r.PostForm.Get("password2") {
+		again(http.StatusBadRequest, messageFor(problem{Code: "passwords_differ"}, ctxGeneral))
+		return
+	}
+	res := p.postJSON(r, s.token, "/auth/change-password", map[string]string{"current_password": r.PostForm.Get("current"), "new_password": pw})
+	if !res.ok() {
+		pr := res.problem()
+		if pr.Code == "unauthenticated" {
+			p.apiFailed(w, r, res, ctxGeneral)
+			return
+		}
+		m := messageFor(pr, ctxGeneral)
+		if pr.Code == "too_many_attempts" {
+			if t := retryAfterText(res.Header); t != "" {
+				m.Text = t + " Or sign out and use \u201cForgot password\u201d."
+			}
+		}
+		again(statusFor(pr), m)
+		return
+	}
+	http.Redirect(w, r, "/?m=password_changed", http.StatusSeeOther)
+}

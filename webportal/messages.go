@@ -59,6 +59,9 @@ func messageFor(pr problem, where msgContext) message {
 			text = "That password cannot be used: " + d + ". Choose another."
 		}
 		return message{Title: "Choose another password", Text: text}
+	case "current_password_wrong":
+		return message{Title: "The current password is not right",
+			Text: "Type the password you signed in with. Forgot it? Sign out and use \u201cForgot password\u201d."}
 	case "passwords_differ":
 		return message{Title: "The passwords do not match", Text: "Type the same password in both fields."}
 	case "invalid_credentials":
@@ -117,12 +120,13 @@ func statusFor(pr problem) int {
 
 // notices are the success messages a redirect names with ?m=.
 var notices = map[string]string{
-	"signed_out":   "You are signed out.",
-	"password_set": "Your new password is set. Sign in with it.",
-	"link_sent":    "If the address has a portal account, an email with a new link is on its way. It can take a few minutes; check your spam folder too.",
-	"returned":     "Thank you: the form was returned. The clinic can now see the file you sent.",
-	"paid":         "Thank you: your payment was sent. Its receipt appears under Payments once the card payment is confirmed.",
-	"linked":       "The patient was added to your account.",
+	"signed_out":       "You are signed out.",
+	"password_set":     "Your new password is set. Sign in with it.",
+	"password_changed": "Your password is changed. Your other devices were signed out.",
+	"link_sent":        "If the address has a portal account, an email with a new link is on its way. It can take a few minutes; check your spam folder too.",
+	"returned":         "Thank you: the form was returned. The clinic can now see the file you sent.",
+	"paid":             "Thank you: your payment was sent. Its receipt appears under Payments once the card payment is confirmed.",
+	"linked":           "The patient was added to your account.",
 }
 
 // errorCodes are the problem codes a redirect may name with ?e= (only

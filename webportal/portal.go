@@ -155,6 +155,8 @@ func (p *Portal) routes() {
 	m.HandleFunc("GET /reset-password", p.resetPage)
 	m.HandleFunc("POST /reset-password", p.reset)
 
+	m.HandleFunc("GET /account/password", p.passwordPage)
+	m.HandleFunc("POST /account/password", p.changePassword)
 	m.HandleFunc("GET /patients/{pid}", p.patient)
 	m.HandleFunc("GET /patients/{pid}/documents/{did}/file", p.apiFile("did", "documents", "file"))
 	m.HandleFunc("GET /patients/{pid}/activities/{hid}/print", p.apiFile("hid", "home-activities", "print"))
