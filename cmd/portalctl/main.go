@@ -56,6 +56,11 @@ const usage = `portalctl — Portico's operator tool
       a PHI access: it is recorded (agent system "portalctl", subtype export) before anything is written.
       rm.phi_access is as current as the projection of a running portald.
 
+  portalctl blobs sweep [--older-than 24h] [--dry-run]
+      remove uploaded files that no event refers to (uploads whose command was refused or never recorded)
+      and that were stored more than --older-than ago; every file an event ever named stays, a retracted
+      document's included. --dry-run lists what would go.
+
 Configuration comes from the PORTAL_* environment variables (docs/configuration in API.md).
 `
 
@@ -109,6 +114,11 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return replayCmd(ctx, open, args[1:], out)
 	case "audit":
 		return auditCmd(ctx, open, args[1:], out)
+	case "blobs":
+		if len(args) < 2 || args[1] != "sweep" {
+			return fmt.Errorf("blobs: want `blobs sweep`; %w", errUsage)
+		}
+		return blobsSweep(ctx, open, args[2:], out)
 	case "staff":
 		if len(args) < 2 || args[1] != "add" {
 			return fmt.Errorf("staff: want `staff add`; %w", errUsage)

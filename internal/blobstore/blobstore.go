@@ -17,6 +17,7 @@ import (
 	"errors"
 	"io"
 	"mime"
+	"time"
 
 	"github.com/gabriel-vasile/mimetype"
 )
@@ -44,6 +45,14 @@ type Store interface {
 	// Open reads a blob; ErrNotFound when no blob has that address. The
 	// caller closes the reader.
 	Open(ctx context.Context, sha256Hex string) (io.ReadCloser, Blob, error)
+	// StoredBefore lists the addresses of blobs last stored before cutoff;
+	// storing the same content again counts as storing it then. The orphan
+	// sweep (app.SweepBlobs) starts from it.
+	StoredBefore(ctx context.Context, cutoff time.Time) ([]string, error)
+	// Remove deletes a blob unless it was stored again at or after cutoff,
+	// and says whether it went. A missing blob or a malformed address is not
+	// an error: nothing went.
+	Remove(ctx context.Context, sha256Hex string, cutoff time.Time) (bool, error)
 }
 
 // ErrNotFound: no blob has the address (or it is no address at all).

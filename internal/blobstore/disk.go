@@ -7,8 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"sort"
+	"time"
 )
 
 // Disk keeps blobs as files under a directory: dir/aa/bb/<sha256>, where aa
@@ -118,4 +121,74 @@ func (d *Disk) Open(ctx context.Context, sha string) (io.ReadCloser, Blob, error
 		return nil, Blob{}, fmt.Errorf("blobstore: open %s: %w", sha, err)
 	}
 	return f, Blob{SHA256: sha, Size: st.Size(), MediaType: DetectMediaType(head[:n])}, nil
+}
+
+// StoredBefore walks the store's directory for blobs whose file was last
+// written before cutoff (Put renames a fresh file over an existing one, so
+// storing again renews it). Temporary files are not blobs.
+func (d *Disk) StoredBefore(ctx context.Context, cutoff time.Time) ([]string, error) {
+	var out []string
+	err := filepath.WalkDir(d.dir, func(p string, e fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if e.IsDir() || !ValidSHA256(e.Name()) || p != d.path(e.Name()) {
+			return nil
+		}
+		info, err := e.Info()
+		if errors.Is(err, os.ErrNotExist) {
+			return nil // removed meanwhile
+		}
+		if err != nil {
+			return err
+		}
+		if info.ModTime().Before(cutoff) {
+			out = append(out, e.Name())
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("blobstore: list: %w", err)
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// Remove moves the file aside, checks that what it moved is still older
+// than cutoff (a Put may have renamed a fresh copy over it just before), and
+// deletes it; a fresh copy is put back.
+func (d *Disk) Remove(_ context.Context, sha string, cutoff time.Time) (bool, error) {
+	if !ValidSHA256(sha) {
+		return false, nil
+	}
+	final := d.path(sha)
+	if info, err := os.Stat(final); errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	} else if err != nil {
+		return false, fmt.Errorf("blobstore: remove %s: %w", sha, err)
+	} else if !info.ModTime().Before(cutoff) {
+		return false, nil
+	}
+	aside := filepath.Join(d.dir, ".sweep-"+sha)
+	if err := os.Rename(final, aside); errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	} else if err != nil {
+		return false, fmt.Errorf("blobstore: remove %s: %w", sha, err)
+	}
+	info, err := os.Stat(aside)
+	if err == nil && !info.ModTime().Before(cutoff) {
+		// Stored again meanwhile: same content, so putting it back is right
+		// even if yet another Put has written the address since.
+		if err := os.Rename(aside, final); err != nil {
+			return false, fmt.Errorf("blobstore: put back %s: %w", sha, err)
+		}
+		return false, nil
+	}
+	if err := os.Remove(aside); err != nil {
+		return false, fmt.Errorf("blobstore: remove %s: %w", sha, err)
+	}
+	return true, nil
 }

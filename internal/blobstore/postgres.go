@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -34,8 +35,10 @@ func (s *Postgres) Put(ctx context.Context, r io.Reader, declaredName string) (B
 	}
 	sum := sha256.Sum256(data)
 	b := Blob{SHA256: hex.EncodeToString(sum[:]), Size: int64(len(data)), MediaType: DetectMediaType(data), Name: declaredName}
+	// Storing known content again renews it, so that the orphan sweep never
+	// takes a blob that a command about to be recorded has just uploaded.
 	if _, err := s.pool.Exec(ctx, `INSERT INTO blobs (sha256, size, media_type, bytes) VALUES ($1, $2, $3, $4)
-		ON CONFLICT (sha256) DO NOTHING`, b.SHA256, b.Size, b.MediaType, data); err != nil {
+		ON CONFLICT (sha256) DO UPDATE SET stored_at = now()`, b.SHA256, b.Size, b.MediaType, data); err != nil {
 		return Blob{}, fmt.Errorf("blobstore: store %s: %w", b.SHA256, err)
 	}
 	return b, nil
@@ -56,4 +59,26 @@ func (s *Postgres) Open(ctx context.Context, sha string) (io.ReadCloser, Blob, e
 		return nil, Blob{}, fmt.Errorf("blobstore: open %s: %w", sha, err)
 	}
 	return io.NopCloser(bytes.NewReader(data)), b, nil
+}
+
+// StoredBefore lists the rows stored before cutoff.
+func (s *Postgres) StoredBefore(ctx context.Context, cutoff time.Time) ([]string, error) {
+	rows, err := s.pool.Query(ctx, `SELECT sha256 FROM blobs WHERE stored_at < $1 ORDER BY sha256`, cutoff)
+	if err != nil {
+		return nil, fmt.Errorf("blobstore: list: %w", err)
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[string])
+}
+
+// Remove deletes the row if it is still older than cutoff: one statement, so
+// a Put that renews the blob meanwhile wins.
+func (s *Postgres) Remove(ctx context.Context, sha string, cutoff time.Time) (bool, error) {
+	if !ValidSHA256(sha) {
+		return false, nil
+	}
+	tag, err := s.pool.Exec(ctx, `DELETE FROM blobs WHERE sha256 = $1 AND stored_at < $2`, sha, cutoff)
+	if err != nil {
+		return false, fmt.Errorf("blobstore: remove %s: %w", sha, err)
+	}
+	return tag.RowsAffected() == 1, nil
 }

@@ -39,6 +39,76 @@ func Run(t *testing.T, newStore Factory, opts Options) {
 	t.Run("CancelledContextStoresNothing", func(t *testing.T) { testCancelled(t, newStore(t), opts) })
 	t.Run("LargeBlob", func(t *testing.T) { testLarge(t, newStore(t)) })
 	t.Run("ConcurrentPutsOfOneContent", func(t *testing.T) { testConcurrent(t, newStore(t), opts) })
+	t.Run("SweepTakesOnlyWhatIsOldEnough", func(t *testing.T) { testSweep(t, newStore(t)) })
+	t.Run("StoringAgainRenewsABlob", func(t *testing.T) { testRenew(t, newStore(t)) })
+}
+
+func testSweep(t *testing.T, s blobstore.Store) {
+	ctx := ctxFor(t)
+	a, err := s.Put(ctx, bytes.NewReader(PDF("kept")), "a.pdf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := s.Put(ctx, bytes.NewReader(PDF("swept")), "b.pdf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	past, future := time.Now().Add(-time.Hour), time.Now().Add(time.Minute)
+	if got, err := s.StoredBefore(ctx, past); err != nil || len(got) != 0 {
+		t.Fatalf("StoredBefore(an hour ago) = %v, %v; want nothing", got, err)
+	}
+	if gone, err := s.Remove(ctx, b.SHA256, past); err != nil || gone {
+		t.Fatalf("Remove of a blob newer than the cutoff = %v, %v; want kept", gone, err)
+	}
+	got, err := s.StoredBefore(ctx, future)
+	want := []string{a.SHA256, b.SHA256}
+	if want[0] > want[1] {
+		want[0], want[1] = want[1], want[0]
+	}
+	if err != nil || strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Fatalf("StoredBefore(later) = %v, %v; want %v in order", got, err, want)
+	}
+	if gone, err := s.Remove(ctx, b.SHA256, future); err != nil || !gone {
+		t.Fatalf("Remove = %v, %v; want removed", gone, err)
+	}
+	if _, _, err := s.Open(ctx, b.SHA256); !errors.Is(err, blobstore.ErrNotFound) {
+		t.Errorf("Open after Remove = %v, want ErrNotFound", err)
+	}
+	if data, _ := readBlob(t, s, a.SHA256); !bytes.Equal(data, PDF("kept")) {
+		t.Errorf("Remove of one blob touched another")
+	}
+	for _, sha := range []string{b.SHA256, "../../etc/passwd", strings.Repeat("A", 64)} {
+		if gone, err := s.Remove(ctx, sha, future); err != nil || gone {
+			t.Errorf("Remove(%q) = %v, %v; want nothing removed and no error", sha, gone, err)
+		}
+	}
+	if got, err := s.StoredBefore(ctx, future); err != nil || len(got) != 1 || got[0] != a.SHA256 {
+		t.Errorf("StoredBefore after Remove = %v, %v", got, err)
+	}
+}
+
+func testRenew(t *testing.T, s blobstore.Store) {
+	ctx := ctxFor(t)
+	in := PDF("uploaded twice")
+	b, err := s.Put(ctx, bytes.NewReader(in), "first.pdf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(20 * time.Millisecond)
+	between := time.Now()
+	time.Sleep(20 * time.Millisecond)
+	if _, err := s.Put(ctx, bytes.NewReader(in), "again.pdf"); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.StoredBefore(ctx, between); err != nil || len(got) != 0 {
+		t.Errorf("StoredBefore(between the two uploads) = %v, %v; want nothing: the second renewed it", got, err)
+	}
+	if gone, err := s.Remove(ctx, b.SHA256, between); err != nil || gone {
+		t.Fatalf("Remove with a cutoff before the second upload = %v, %v; want kept", gone, err)
+	}
+	if data, _ := readBlob(t, s, b.SHA256); !bytes.Equal(data, in) {
+		t.Error("the blob changed")
+	}
 }
 
 func ctxFor(t *testing.T) context.Context {
