@@ -30,17 +30,23 @@ func blobsSweep(ctx context.Context, open func() (*app.App, error), args []strin
 	}
 	defer a.Close()
 	res, err := a.SweepBlobs(ctx, *olderThan, *dryRun)
+	// What went is printed even when the sweep stopped midway.
+	for _, sha := range res.Removed {
+		fmt.Fprintln(out, "removed", sha)
+	}
 	if err != nil {
 		return err
 	}
-	for _, sha := range res.Orphans {
-		fmt.Fprintln(out, "orphan", sha)
-	}
-	verb := "removed"
 	if *dryRun {
-		verb = "would remove (dry run)"
+		for _, sha := range res.Orphans {
+			fmt.Fprintln(out, "orphan", sha)
+		}
 	}
-	fmt.Fprintf(out, "files stored before %s: %d; referenced by events: %d; orphans: %d; %s: %d\n",
-		time.Now().Add(-*olderThan).UTC().Format(time.RFC3339), res.Stored, res.Referenced, len(res.Orphans), verb, map[bool]int{true: len(res.Orphans), false: res.Removed}[*dryRun])
+	removed := fmt.Sprintf("removed: %d", len(res.Removed))
+	if *dryRun {
+		removed = fmt.Sprintf("would remove (dry run): %d", len(res.Orphans))
+	}
+	fmt.Fprintf(out, "files stored before %s: %d; referenced by events: %d; orphans: %d; %s\n",
+		time.Now().Add(-*olderThan).UTC().Format(time.RFC3339), res.Stored, res.Referenced, len(res.Orphans), removed)
 	return nil
 }

@@ -3,14 +3,18 @@ package blobstore_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"io"
 	"io/fs"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -121,3 +125,40 @@ func TestPolicy(t *testing.T) {
 type errReader struct{}
 
 func (errReader) Read([]byte) (int, error) { return 0, io.ErrUnexpectedEOF }
+
+// TestDiskStartTidiesWhatACrashLeft: a file the sweep had moved aside is
+// put back; a crashed upload's temporary file (PHI nothing refers to) goes
+// once it is old, a recent one (an upload in progress) stays.
+func TestDiskStartTidiesWhatACrashLeft(t *testing.T) {
+	dir := t.TempDir()
+	data := contract.PDF("moved aside by a sweep that crashed")
+	sum := sha256.Sum256(data)
+	sha := hex.EncodeToString(sum[:])
+	write := func(name string, b []byte, age time.Duration) {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		at := time.Now().Add(-age)
+		if err := os.Chtimes(p, at, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(".sweep-"+sha, data, 48*time.Hour)
+	write(".upload-old", []byte("half an upload"), 2*time.Hour)
+	write(".upload-new", []byte("an upload in progress"), 0)
+	s, err := blobstore.NewDisk(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, _, err := s.Open(context.Background(), sha)
+	if err != nil {
+		t.Fatalf("the file moved aside is not back: %v", err)
+	}
+	rc.Close()
+	for name, want := range map[string]bool{".sweep-" + sha: false, ".upload-old": false, ".upload-new": true} {
+		if _, err := os.Stat(filepath.Join(dir, name)); (err == nil) != want {
+			t.Errorf("%s exists: %v, want %v", name, err == nil, want)
+		}
+	}
+}

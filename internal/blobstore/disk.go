@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -36,8 +37,53 @@ func NewDisk(dir string) (*Disk, error) {
 	if err := os.MkdirAll(abs, 0o700); err != nil {
 		return nil, fmt.Errorf("blobstore: %w", err)
 	}
-	return &Disk{dir: abs}, nil
+	d := &Disk{dir: abs}
+	if err := d.recover(time.Now().Add(-staleUpload)); err != nil {
+		return nil, err
+	}
+	return d, nil
 }
+
+// staleUpload is how old a temporary upload file must be before a start
+// takes it for the leftover of a crashed Put.
+const staleUpload = time.Hour
+
+// recover tidies what a crash left in the directory: a file Remove had
+// moved aside is put back (the sweep decides again next time), and the
+// temporary file of a Put that never finished, which holds PHI that nothing
+// refers to, is deleted once older than staleBefore.
+func (d *Disk) recover(staleBefore time.Time) error {
+	entries, err := os.ReadDir(d.dir)
+	if err != nil {
+		return fmt.Errorf("blobstore: %w", err)
+	}
+	for _, e := range entries {
+		name := e.Name()
+		p := filepath.Join(d.dir, name)
+		switch {
+		case strings.HasPrefix(name, sweepPrefix) && ValidSHA256(strings.TrimPrefix(name, sweepPrefix)):
+			final := d.path(strings.TrimPrefix(name, sweepPrefix))
+			if err := os.MkdirAll(filepath.Dir(final), 0o700); err != nil {
+				return fmt.Errorf("blobstore: %w", err)
+			}
+			if err := os.Rename(p, final); err != nil {
+				return fmt.Errorf("blobstore: put back %s: %w", name, err)
+			}
+		case strings.HasPrefix(name, uploadPrefix):
+			if info, err := e.Info(); err == nil && info.ModTime().Before(staleBefore) {
+				if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+					return fmt.Errorf("blobstore: %w", err)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+const (
+	uploadPrefix = ".upload-"
+	sweepPrefix  = ".sweep-"
+)
 
 func (d *Disk) path(sha string) string {
 	return filepath.Join(d.dir, sha[:2], sha[2:4], sha)
@@ -50,7 +96,7 @@ func (d *Disk) Put(ctx context.Context, r io.Reader, declaredName string) (Blob,
 	if err != nil {
 		return Blob{}, fmt.Errorf("blobstore: read upload: %w", err)
 	}
-	tmp, err := os.CreateTemp(d.dir, ".upload-*")
+	tmp, err := os.CreateTemp(d.dir, uploadPrefix+"*")
 	if err != nil {
 		return Blob{}, fmt.Errorf("blobstore: %w", err)
 	}
@@ -172,7 +218,7 @@ func (d *Disk) Remove(_ context.Context, sha string, cutoff time.Time) (bool, er
 	} else if !info.ModTime().Before(cutoff) {
 		return false, nil
 	}
-	aside := filepath.Join(d.dir, ".sweep-"+sha)
+	aside := filepath.Join(d.dir, sweepPrefix+sha)
 	if err := os.Rename(final, aside); errors.Is(err, os.ErrNotExist) {
 		return false, nil
 	} else if err != nil {
