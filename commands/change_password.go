@@ -27,42 +27,64 @@ type ChangePassword struct {
 var ErrCurrentPasswordWrong = &domain.Error{Kind: domain.KindValidation, Code: "current_password_wrong",
 	Message: "the current password is not right", Fields: map[string]string{"current_password": "not the account's password"}}
 
+// errPasswordChangedMeanwhile: the hash changed between the check of the
+// current password and the change (a reset, or another change, won).
+var errPasswordChangedMeanwhile = &domain.Error{Kind: domain.KindConflict, Code: "concurrent_update",
+	Message: "the password was changed meanwhile; sign in again"}
+
 // ChangePassword checks the current password, then the new one against the
-// rules, records PasswordSet (via "change"), and stores the new hash. The
-// caller ends the account's other sessions: it knows which one is asking.
-func (h *Handlers) ChangePassword(ctx context.Context, meta Meta, cmd ChangePassword) error {
+// rules; swaps the stored hash only if it is still the one checked (a reset
+// landing in between wins); records PasswordSet (via "change", no secret);
+// and ends every session of the account, the caller's included: the caller
+// starts a fresh one, so a stolen token dies with the old password.
+func (h *Handlers) ChangePassword(ctx context.Context, meta Meta, cmd ChangePassword) (Account, error) {
 	meta = meta.withDefaults()
-	var stream string
-	var fresh func() domain.Aggregate
+	var (
+		stream   string
+		fresh    func() domain.Aggregate
+		clinicID uuid.UUID
+	)
 	switch cmd.AccountKind {
 	case "portal":
 		stream, fresh = portalUserStream(cmd.AccountID), newPortalUser
 	case "staff":
+		acct, err := h.StaffAccount(ctx, cmd.AccountID)
+		if err != nil {
+			return Account{}, err
+		}
+		clinicID = acct.ClinicID
 		stream, fresh = eventstore.StreamName(staff.Category, cmd.AccountID.String()), func() domain.Aggregate { return &staff.Account{} }
 	default:
-		return domain.NotFound("account")
+		return Account{}, domain.NotFound("account")
 	}
 	hash, found, err := h.creds.hashOf(ctx, cmd.AccountID)
 	if err != nil {
-		return err
+		return Account{}, err
 	}
 	if !found {
 		hash = dummyHash() // the same work, and the same answer, as a wrong password
 	}
 	if !password.Verify(cmd.Current, hash) || !found {
-		return ErrCurrentPasswordWrong
+		return Account{}, ErrCurrentPasswordWrong
 	}
 	if p := password.Problem(cmd.New); p != "" {
-		return newPasswordRejected(p)
+		return Account{}, newPasswordRejected(p)
 	}
 	if cmd.New == cmd.Current {
-		return newPasswordRejected("the new password must differ from the current one")
+		return Account{}, newPasswordRejected("the new password must differ from the current one")
 	}
 	newHash, err := password.Hash(cmd.New)
 	if err != nil {
-		return err
+		return Account{}, err
 	}
-	if _, err := h.update(ctx, meta, uuid.Nil, stream, fresh, func(a domain.Aggregate) error {
+	swapped, err := h.creds.replace(ctx, cmd.AccountID, hash, newHash)
+	if err != nil {
+		return Account{}, err
+	}
+	if !swapped {
+		return Account{}, errPasswordChangedMeanwhile
+	}
+	agg, err := h.update(ctx, meta, clinicID, stream, fresh, func(a domain.Aggregate) error {
 		switch acct := a.(type) {
 		case *portaluser.User:
 			return acct.ChangePassword()
@@ -70,10 +92,25 @@ func (h *Handlers) ChangePassword(ctx context.Context, meta Meta, cmd ChangePass
 			return acct.ChangePassword()
 		}
 		return domain.NotFound("account")
-	}); err != nil {
-		return err
+	})
+	if err != nil {
+		// Unrecorded, so not made: the old password comes back unless
+		// something else has replaced the hash since.
+		if _, rerr := h.creds.replace(context.WithoutCancel(ctx), cmd.AccountID, newHash, hash); rerr != nil {
+			return Account{}, rerr
+		}
+		return Account{}, err
 	}
-	return h.creds.set(ctx, cmd.AccountID, newHash)
+	if _, err := h.sessions.EndAllFor(ctx, cmd.AccountID); err != nil {
+		return Account{}, err
+	}
+	switch acct := agg.(type) {
+	case *portaluser.User:
+		return portalAccount(acct), nil
+	case *staff.Account:
+		return staffAccount(acct), nil
+	}
+	return Account{}, domain.NotFound("account")
 }
 
 // newPasswordRejected is password_rejected, naming the field this command

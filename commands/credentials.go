@@ -24,3 +24,14 @@ func (c *credentials) set(ctx context.Context, account uuid.UUID, hash string) e
 		ON CONFLICT (account_id) DO UPDATE SET password_hash = EXCLUDED.password_hash, updated_at = now()`, account, hash)
 	return err
 }
+
+// replace swaps an account's hash for next only if it is still old, and
+// says whether it did: of a change and a reset racing, one wins.
+func (c *credentials) replace(ctx context.Context, account uuid.UUID, old, next string) (bool, error) {
+	tag, err := c.pool.Exec(ctx, `UPDATE credentials SET password_hash = $3, updated_at = now() WHERE account_id = $1 AND password_hash = $2`,
+		account, old, next)
+	if err != nil {
+		return false, err
+	}
+	return tag.RowsAffected() == 1, nil
+}

@@ -622,14 +622,20 @@ func TestChangePasswordKeepsThisSessionAndEndsTheOthers(t *testing.T) {
 		t.Errorf("change without a session = %d %v", c, body)
 	}
 
-	if c, body := change(here, "sol's first passphrase", "sol's second passphrase"); c != http.StatusNoContent {
+	c, body = change(here, "sol's first passphrase", "sol's second passphrase")
+	if c != http.StatusOK {
 		t.Fatalf("change = %d %v", c, body)
 	}
-	if c, _ := here.do("GET", "/api/v1/me", nil); c != http.StatusOK {
-		t.Errorf("the session that changed the password was ended: %d", c)
+	// Signed in afresh: the new token works, every old one (the caller's
+	// too, in case it was stolen) is dead.
+	renewed := p.signedIn(body)
+	if c, me := renewed.do("GET", "/api/v1/me", nil); c != http.StatusOK || me["email"] != "sol@family.example" {
+		t.Errorf("the new session = %d %v", c, me)
 	}
-	if c, _ := elsewhere.do("GET", "/api/v1/me", nil); c != http.StatusUnauthorized {
-		t.Errorf("another session outlived the change: %d", c)
+	for name, old := range map[string]client{"the caller's old": here, "another": elsewhere} {
+		if c, _ := old.do("GET", "/api/v1/me", nil); c != http.StatusUnauthorized {
+			t.Errorf("%s session outlived the change: %d", name, c)
+		}
 	}
 	if c, _ := p.anon().do("POST", "/api/v1/auth/login", map[string]string{"email": "sol@family.example", "password": "sol's first passphrase"}); c != http.StatusUnauthorized {
 		t.Errorf("the old password still signs in: %d", c)
@@ -644,8 +650,10 @@ func TestChangePasswordKeepsThisSessionAndEndsTheOthers(t *testing.T) {
 	}
 
 	// Staff change theirs the same way.
-	if c, body := change(p.staff, "long enough password", "a longer staff password"); c != http.StatusNoContent {
+	if c, body := change(p.staff, "long enough password", "a longer staff password"); c != http.StatusOK || body["account"].(map[string]any)["kind"] != "staff" {
 		t.Fatalf("staff change = %d %v", c, body)
+	} else {
+		p.signedIn(body)
 	}
 	if c, body := p.anon().do("POST", "/api/v1/auth/login", map[string]string{"email": "front@harbor.example", "password": "a longer staff password"}); c != http.StatusOK {
 		t.Errorf("staff sign-in with the new password = %d %v", c, body)
@@ -653,7 +661,8 @@ func TestChangePasswordKeepsThisSessionAndEndsTheOthers(t *testing.T) {
 		p.signedIn(body)
 	}
 
-	// The log says who changed a password and when, never the password.
+	// The log says who changed a password and when (a staff member's with
+	// their clinic), never the password.
 	changes := 0
 	for _, typ := range []string{"PortalPasswordSet", "StaffPasswordSet"} {
 		for _, e := range p.events(typ) {
@@ -662,6 +671,9 @@ func TestChangePasswordKeepsThisSessionAndEndsTheOthers(t *testing.T) {
 			}
 			if json.Unmarshal(e.Data, &d) == nil && d.Via == "change" {
 				changes++
+				if typ == "StaffPasswordSet" && e.Metadata.ClinicID == "" {
+					t.Error("a staff password change has no clinic in its metadata")
+				}
 			}
 		}
 	}

@@ -35,7 +35,7 @@ func init() {
 		api.POST("/auth/logout", s.requireSession(), s.logout(store))
 		api.POST("/auth/change-password", s.requireSession(), s.changePassword(store, s.limiter()))
 	})
-	notPHI["POST /api/v1/auth/change-password"] = "answers 204"
+	notPHI["POST /api/v1/auth/change-password"] = "a new session token and the caller's own account, like a login"
 }
 
 // admit runs a throttled attempt past the limiter: refused (429
@@ -151,15 +151,17 @@ func (s *server) logout(store *sessions.Store) gin.HandlerFunc {
 }
 
 // changePassword answers POST /auth/change-password {current_password,
-// new_password}: 204, the session it was made in lives on and every other
-// session of the account ends. A wrong current password counts as a failed
-// sign-in on the account, so a session left open cannot be used to guess it.
+// new_password} like a login: every session of the account has ended, the
+// old token included, and the answer carries a fresh one. A wrong current
+// password counts as a failed sign-in on the account, so a session left open
+// cannot be used to guess it.
 func (s *server) changePassword(store *sessions.Store, limiter *throttle.Limiter) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		var in struct {
 			Current string `json:"current_password"`
 			New     string `json:"new_password"`
 		}
+		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, maxLoginBody)
 		if !bindJSON(c, &in) {
 			return
 		}
@@ -184,7 +186,7 @@ func (s *server) changePassword(store *sessions.Store, limiter *throttle.Limiter
 		if !s.admit(c, limiter, keys, "too many wrong passwords; try again later, or use \"Forgot password\"") {
 			return
 		}
-		err = s.Commands.ChangePassword(ctx, meta, commands.ChangePassword{
+		acct, err = s.Commands.ChangePassword(ctx, meta, commands.ChangePassword{
 			AccountID: sess.AccountID, AccountKind: sess.AccountKind, Current: in.Current, New: in.New})
 		if errors.Is(err, commands.ErrCurrentPasswordWrong) {
 			if ferr := limiter.Fail(ctx, keys...); ferr != nil {
@@ -195,12 +197,11 @@ func (s *server) changePassword(store *sessions.Store, limiter *throttle.Limiter
 			fail(c, err)
 			return
 		}
-		token, _ := bearerToken(c)
-		if _, err := store.EndOthers(ctx, sess.AccountID, token); err != nil {
+		if err := limiter.Succeed(ctx, keys...); err != nil {
 			fail(c, err)
 			return
 		}
-		c.Status(http.StatusNoContent)
+		s.startSession(c, store, acct)
 	}
 }
 

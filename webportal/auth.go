@@ -200,7 +200,8 @@ func (p *Portal) passwordPage(w http.ResponseWriter, r *http.Request) {
 }
 
 // changePassword sends the current and the new password to the API; this
-// browser's session lives on, the account's others end.
+// browser is signed in again with the new session the API answers, the
+// account's other sessions are over.
 func (p *Portal) changePassword(w http.ResponseWriter, r *http.Request) {
 	if !p.checkForm(w, r) {
 		return
@@ -235,5 +236,7 @@ func (p *Portal) changePassword(w http.ResponseWriter, r *http.Request) {
 		again(statusFor(pr), m)
 		return
 	}
-	http.Redirect(w, r, "/?m=password_changed", http.StatusSeeOther)
+	// Every session of the account ended, this one too; the answer is a
+	// fresh one for this browser.
+	p.startSession(w, r, res, "/?m=password_changed")
 }

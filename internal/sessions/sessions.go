@@ -214,17 +214,6 @@ func (s *Store) EndAllFor(ctx context.Context, accountID uuid.UUID) (int64, erro
 	return tag.RowsAffected(), nil
 }
 
-// EndOthers ends every session of an account but the one with keepToken
-// (after a password change made in that session) and says how many ended.
-func (s *Store) EndOthers(ctx context.Context, accountID uuid.UUID, keepToken string) (int64, error) {
-	tag, err := s.pool.Exec(ctx, `UPDATE sessions SET revoked_at = $2 WHERE account_id = $1 AND revoked_at IS NULL AND token_hash <> $3`,
-		accountID, s.clock(), hashOf(keepToken))
-	if err != nil {
-		return 0, fmt.Errorf("sessions: end the others for account: %w", err)
-	}
-	return tag.RowsAffected(), nil
-}
-
 // Purge deletes sessions that have been over (ended, expired or idle) for
 // longer than keep, and says how many it deleted. Run it now and then.
 func (s *Store) Purge(ctx context.Context, keep time.Duration) (int64, error) {
