@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -679,6 +680,40 @@ func TestChangePasswordKeepsThisSessionAndEndsTheOthers(t *testing.T) {
 	}
 	if changes != 2 {
 		t.Errorf("password changes recorded = %d, want 2", changes)
+	}
+	p.assertNoSecrets()
+}
+
+// TestChangePasswordGuessesAreThrottled: an open session cannot be used to
+// guess the current password; the guesses count on the account like failed
+// sign-ins, and the account's sign-in is locked out with them.
+func TestChangePasswordGuessesAreThrottled(t *testing.T) {
+	p := newPortal(t)
+	var last int
+	var body map[string]any
+	for i := 0; i < 12; i++ {
+		guess := "guess number " + strconv.Itoa(i)
+		p.secrets = append(p.secrets, guess)
+		last, body = p.staff.do("POST", "/api/v1/auth/change-password", map[string]string{"current_password": guess, "new_password": "a longer staff password"})
+		if last == http.StatusTooManyRequests {
+			break
+		}
+		if last != http.StatusBadRequest || code(body) != "current_password_wrong" {
+			t.Fatalf("guess %d = %d %v", i, last, body)
+		}
+	}
+	if last != http.StatusTooManyRequests || code(body) != "too_many_attempts" {
+		t.Fatalf("after repeated wrong passwords: %d %v, want 429 too_many_attempts", last, body)
+	}
+	if c, _ := p.anon().do("POST", "/api/v1/auth/login", map[string]string{"email": "front@harbor.example", "password": "long enough password"}); c != http.StatusTooManyRequests {
+		t.Errorf("sign-in with the right password during the lockout = %d, want 429", c)
+	}
+	p.clock.Advance(16 * time.Minute)
+	p.secrets = append(p.secrets, "a longer staff password")
+	if c, body := p.staff.do("POST", "/api/v1/auth/change-password", map[string]string{"current_password": "long enough password", "new_password": "a longer staff password"}); c != http.StatusOK {
+		t.Errorf("after the lockout = %d %v", c, body)
+	} else {
+		p.signedIn(body)
 	}
 	p.assertNoSecrets()
 }
