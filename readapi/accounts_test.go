@@ -83,7 +83,8 @@ func newPortal(t *testing.T, configure ...func(*config.Config)) *portal {
 	done := make(chan struct{})
 	go func() { _ = a.Engine.Run(ctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
-	h := readapi.New(readapi.Deps{Logger: logger, Pool: a.Pool, Store: a.Store, Commands: a.Commands, Engine: a.Engine, Clock: clock.Now, Audit: a.Audit})
+	h := readapi.New(readapi.Deps{Logger: logger, Pool: a.Pool, Store: a.Store, Commands: a.Commands, Engine: a.Engine, Clock: clock.Now, Audit: a.Audit,
+		Location: a.Config.Location()})
 	h = checkOpenAPI(t, h)
 	p := &portal{t: t, a: a, h: h, mail: mp, clock: clock, logs: logs}
 	p.staff = signIn(t, a, h, "Harbor Therapy", "front@harbor.example")

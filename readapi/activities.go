@@ -135,7 +135,7 @@ func (s *server) printHomeActivity(c *gin.Context) {
 	}
 	sheet := pdfdoc.ActivitySheet{
 		ClinicName: clinicName, PatientFirstName: p.FirstName,
-		Title: a.Title, Instructions: a.Instructions, AssignedAt: a.AssignedAt, PrintedAt: s.now(),
+		Title: a.Title, Instructions: a.Instructions, AssignedAt: s.local(a.AssignedAt), PrintedAt: s.local(s.now()),
 	}
 	if a.Frequency != nil {
 		sheet.Frequency = *a.Frequency

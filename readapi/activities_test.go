@@ -14,12 +14,14 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/portico-health/portico/commands"
 	"github.com/portico-health/portico/domain/audit"
 	"github.com/portico-health/portico/domain/staff"
+	"github.com/portico-health/portico/internal/config"
 	"github.com/portico-health/portico/internal/pdfdoc/pdftext"
 	"github.com/portico-health/portico/readapi"
 )
@@ -397,4 +399,36 @@ func TestPortalHandoutIsCustomisedWithTheClinicsContact(t *testing.T) {
 		t.Errorf("without PublicURL = %d %v, want 503 not_configured", c, body)
 	}
 	p.assertNoSecrets()
+}
+
+// TestPrintedDatesAreTheClinicsDay: a sheet printed late in the day says
+// the clinic's date (PORTAL_TIME_ZONE), not the server's UTC one.
+func TestPrintedDatesAreTheClinicsDay(t *testing.T) {
+	// A zone whose date differs from UTC's right now: far east late in the
+	// UTC day, far west early in it.
+	zone := "Pacific/Kiritimati" // UTC+14
+	if time.Now().UTC().Hour() < 10 {
+		zone = "Pacific/Pago_Pago" // UTC-11
+	}
+	p := newPortal(t, func(c *config.Config) { c.TimeZone = zone })
+	parent, first, _ := p.parentOfTwo("day@family.example")
+	hid := p.assignActivity(first, "Balance on one foot", "Hold for thirty seconds.", "")
+	eventually(t, "the activity listed", func() bool {
+		c, body := parent.do("GET", "/api/v1/portal/patients/"+first+"/home-activities", nil)
+		return c == http.StatusOK && len(activityIDs(body)) == 1
+	})
+	loc, err := time.LoadLocation(zone)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := p.clock.Now()
+	local, utc := now.In(loc).Format("January 2, 2006"), now.UTC().Format("January 2, 2006")
+	if local == utc {
+		t.Fatalf("test set-up: %s and UTC share the date %s", zone, utc)
+	}
+	text := parent.pdfTextAt("/api/v1/portal/patients/" + first + "/home-activities/" + hid + "/print")
+	pdfSays(t, text, "Assigned: "+local, "Printed "+local)
+	if strings.Contains(text, pdftext.Collapse(utc)) {
+		t.Errorf("the sheet gives the UTC date %s: %q", utc, text)
+	}
 }

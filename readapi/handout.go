@@ -82,7 +82,7 @@ func (s *server) portalHandout(c *gin.Context) {
 		ClinicName: cl.Name, PortalURL: s.PublicURL,
 		Phone: cl.Contact.Phone, Email: cl.Contact.Email, ContactText: cl.Contact.Text,
 		Payments: opts.PaymentProcessingEnabled, BalanceAndInvoices: opts.ShowBalanceAndInvoices,
-		Date: s.now(),
+		Date: s.local(s.now()),
 	})
 	if err != nil {
 		fail(c, err)

@@ -390,7 +390,7 @@ func (s *server) deliverReceipt(c *gin.Context, pid, payID, onBehalfOf uuid.UUID
 	sheet := pdfdoc.ReceiptSheet{
 		ClinicName: cl.Name, PatientName: p.FirstName + " " + p.LastName, ReceiptNumber: rec.ReceiptNumber,
 		AmountCents: rec.AmountCents, Currency: rec.Currency, Method: rec.Method, CardBrand: rec.CardBrand, CardLast4: rec.CardLast4,
-		ReceivedAt: rec.ReceivedAt, RefundedCents: pay.RefundedCents, PrintedAt: s.now(),
+		ReceivedAt: s.local(rec.ReceivedAt), RefundedCents: pay.RefundedCents, PrintedAt: s.local(s.now()),
 	}
 	for _, part := range []string{cl.Contact.Phone, cl.Contact.Email} {
 		if part != "" {

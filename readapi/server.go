@@ -60,6 +60,18 @@ type Deps struct {
 	// content); the zero value is blobstore's defaults (10 MiB; PDF, PNG,
 	// JPEG, DOCX).
 	Uploads blobstore.Policy
+	// Location is the clinic's time zone (PORTAL_TIME_ZONE), in which the
+	// printed documents (receipts, home activities, the handout) give their
+	// dates; nil is the server's local zone. JSON answers stay in UTC.
+	Location *time.Location
+}
+
+// local is t in the clinic's time zone, for what is printed for people.
+func (s *server) local(t time.Time) time.Time {
+	if s.Location == nil {
+		return t.Local()
+	}
+	return t.In(s.Location)
 }
 
 func (s *server) now() time.Time {

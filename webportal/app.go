@@ -34,10 +34,11 @@ func Handler(a *app.App, logger *slog.Logger, configure ...func(*Config)) (http.
 			{Name: "eventstore", Run: a.Store.Ping},
 			{Name: "projections", Run: a.Engine.Ready},
 		},
-		Engine: a.Engine,
+		Engine:   a.Engine,
+		Location: cfg.Location(),
 	})
 	pc := Config{API: api, PublicURL: cfg.PublicURL, Logger: logger, UploadLimit: a.UploadPolicy().Limit(),
-		StripePublishableKey: cfg.StripePublishableKey}
+		StripePublishableKey: cfg.StripePublishableKey, Location: cfg.Location()}
 	if cfg.TokenKey != "" {
 		// Every process with the same PORTAL_TOKEN_KEY checks the others'
 		// forms; without it each process draws its own key.

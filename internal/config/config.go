@@ -11,6 +11,8 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
+	_ "time/tzdata" // zone names resolve on hosts without /usr/share/zoneinfo
 
 	"github.com/portico-health/portico/internal/linktoken"
 )
@@ -38,6 +40,24 @@ type Config struct {
 	ProjectionsEnabled   bool     // set by portald --role
 	BlobDir              string   // PORTAL_BLOB_DIR: keep uploaded files in this directory; unset: in the database
 	MaxUploadBytes       int64    // PORTAL_MAX_UPLOAD_BYTES: the largest uploaded file, default 10 MiB
+	// TimeZone (PORTAL_TIME_ZONE) is the clinic's IANA time zone, e.g.
+	// America/Chicago: the web portal's times and the dates printed on
+	// receipts, home activities and handouts. Unset: the server's local
+	// zone, which on a cloud host is often UTC, a day off for an evening
+	// payment.
+	TimeZone string
+}
+
+// Location is TimeZone loaded (Validate has checked it), or time.Local.
+func (c Config) Location() *time.Location {
+	if c.TimeZone == "" {
+		return time.Local
+	}
+	loc, err := time.LoadLocation(c.TimeZone)
+	if err != nil {
+		return time.Local
+	}
+	return loc
 }
 
 // Defaults are the values of API.md's configuration table.
@@ -79,6 +99,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	set(&c.InstanceName, "PORTAL_INSTANCE")
 	set(&c.TokenKey, "PORTAL_TOKEN_KEY")
 	set(&c.BlobDir, "PORTAL_BLOB_DIR")
+	set(&c.TimeZone, "PORTAL_TIME_ZONE")
 	if v := strings.TrimSpace(getenv("PORTAL_MAX_UPLOAD_BYTES")); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil {
@@ -128,6 +149,11 @@ func (c Config) Validate() error {
 	if c.StripePublishableKey != "" && !strings.HasPrefix(c.StripePublishableKey, "pk_") {
 		// A secret key here would be sent to every browser.
 		errs = append(errs, errors.New("PORTAL_STRIPE_PUBLISHABLE_KEY: want a publishable key (pk_…), never the secret one"))
+	}
+	if c.TimeZone != "" {
+		if _, err := time.LoadLocation(c.TimeZone); err != nil || c.TimeZone == "Local" {
+			errs = append(errs, fmt.Errorf("PORTAL_TIME_ZONE %q: want an IANA time zone name such as America/Chicago or Europe/Berlin", c.TimeZone))
+		}
 	}
 	if c.MaxUploadBytes != 0 && (c.MaxUploadBytes < 1<<10 || c.MaxUploadBytes > 1<<30) {
 		errs = append(errs, errors.New("PORTAL_MAX_UPLOAD_BYTES: want a whole number of bytes from 1024 to 1073741824"))

@@ -3,6 +3,7 @@ package config
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
@@ -50,5 +51,20 @@ func TestASecretKeyIsNeverTakenForThePublishableOne(t *testing.T) {
 	c, err := FromEnv(env(map[string]string{"PORTAL_STRIPE_PUBLISHABLE_KEY": "pk_test_123"}))
 	if err != nil || c.StripePublishableKey != "pk_test_123" {
 		t.Fatalf("publishable key not read: %+v %v", c.StripePublishableKey, err)
+	}
+}
+
+func TestTimeZoneIsAnIANAName(t *testing.T) {
+	for _, bad := range []string{"Mars/Olympus", "Local", "UTC+5 or so"} {
+		if _, err := FromEnv(env(map[string]string{"PORTAL_TIME_ZONE": bad})); err == nil || !strings.Contains(err.Error(), "PORTAL_TIME_ZONE") {
+			t.Errorf("PORTAL_TIME_ZONE=%q accepted: %v", bad, err)
+		}
+	}
+	c, err := FromEnv(env(map[string]string{"PORTAL_TIME_ZONE": "America/Chicago"}))
+	if err != nil || c.Location().String() != "America/Chicago" {
+		t.Fatalf("America/Chicago = %v, %v", c.Location(), err)
+	}
+	if c, _ := FromEnv(env(nil)); c.Location() != time.Local {
+		t.Errorf("unset: %v, want the server's local zone", c.Location())
 	}
 }
