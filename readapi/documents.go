@@ -184,6 +184,12 @@ func (s *server) staffDocumentFile(c *gin.Context) {
 		return
 	}
 	d, found, err := documents.PublishedOne(c.Request.Context(), s.Pool, pid, did)
+	s.deliverDocumentFile(c, pid, uuid.Nil, d, found, err)
+}
+
+// deliverDocumentFile answers the file of a document looked up for pid (or
+// the lookup's failure, or not_found), recorded as a download of it.
+func (s *server) deliverDocumentFile(c *gin.Context, pid, onBehalfOf uuid.UUID, d documents.Document, found bool, err error) {
 	if err != nil {
 		fail(c, err)
 		return
@@ -193,7 +199,7 @@ func (s *server) staffDocumentFile(c *gin.Context) {
 		return
 	}
 	s.deliverStoredFile(c, d.SHA256, d.File.Size, d.File.MediaType, d.File.Name, phiAccess{
-		Patients: []uuid.UUID{pid},
+		Patients: []uuid.UUID{pid}, OnBehalfOf: onBehalfOf,
 		Entities: []audit.Entity{{Type: "Patient", ID: pid}, {Type: "DocumentReference", ID: d.ID, Version: d.Version}},
 	})
 }
@@ -215,18 +221,6 @@ func (s *server) portalDocumentFile(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	ctx := c.Request.Context()
-	d, found, err := documents.VisibleOne(ctx, s.Pool, pid, did)
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	if !found {
-		fail(c, domain.NotFound("document"))
-		return
-	}
-	s.deliverStoredFile(c, d.SHA256, d.File.Size, d.File.MediaType, d.File.Name, phiAccess{
-		Patients: []uuid.UUID{pid}, OnBehalfOf: behalfOf(g),
-		Entities: []audit.Entity{{Type: "Patient", ID: pid}, {Type: "DocumentReference", ID: d.ID, Version: d.Version}},
-	})
+	d, found, err := documents.VisibleOne(c.Request.Context(), s.Pool, pid, did)
+	s.deliverDocumentFile(c, pid, behalfOf(g), d, found, err)
 }

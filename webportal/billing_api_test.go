@@ -8,35 +8,17 @@ package webportal_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/portico-health/portico/internal/demo"
-	"github.com/portico-health/portico/internal/testapp"
-	"github.com/portico-health/portico/webportal"
 )
 
 func TestBillingPagesReadTheRealPaymentsAPI(t *testing.T) {
-	a := testapp.New(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = a.Engine.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
-	h, err := webportal.Handler(a, slog.New(slog.NewTextHandler(io.Discard, nil)), func(c *webportal.Config) { c.Location = time.UTC })
-	if err != nil {
-		t.Fatal(err)
-	}
-	sum, err := demo.Load(context.Background(), a.Commands, a.Blobs)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, h, sum := demoPortal(t)
 	call := func(method, path, token string, body any) (int, http.Header, []byte) {
 		t.Helper()
 		var rd io.Reader

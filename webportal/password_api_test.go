@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portico-health/portico/internal/app"
 	"github.com/portico-health/portico/internal/demo"
 	"github.com/portico-health/portico/internal/testapp"
 	"github.com/portico-health/portico/webportal"
@@ -67,7 +68,10 @@ func (j *jar) form(path string, fields url.Values) *httptest.ResponseRecorder {
 	return j.do("POST", path, fields)
 }
 
-func TestChangePasswordPage(t *testing.T) {
+// demoPortal is the whole Portico (the real API, projections running)
+// behind the web portal, with the demo clinic loaded.
+func demoPortal(t *testing.T) (*app.App, http.Handler, demo.Summary) {
+	t.Helper()
 	a := testapp.New(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -81,6 +85,11 @@ func TestChangePasswordPage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return a, h, sum
+}
+
+func TestChangePasswordPage(t *testing.T) {
+	_, h, sum := demoPortal(t)
 	signIn := func(password string) *jar {
 		j := &jar{t: t, h: h, cookies: map[string]*http.Cookie{}}
 		rec := j.form("/login", url.Values{"email": {sum.ParentEmail}, "password": {password}})
