@@ -4,7 +4,6 @@ package readapi_test
 // "Forgot password", resets, revocation, and what must never be stored.
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"log/slog"
@@ -22,6 +21,7 @@ import (
 	"github.com/portico-health/portico/internal/config"
 	"github.com/portico-health/portico/internal/testapp"
 	"github.com/portico-health/portico/internal/testmail"
+	"github.com/portico-health/portico/internal/testproc"
 	"github.com/portico-health/portico/readapi"
 )
 
@@ -37,18 +37,6 @@ func (c *testClock) Advance(d time.Duration) {
 	c.t = c.t.Add(d)
 }
 
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-func (l *lockedBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
-
 // portal is a whole Portico with mailpit as its SMTP server, a hand-moved
 // clock, projections and the mailer running, and logs kept for inspection.
 type portal struct {
@@ -57,7 +45,7 @@ type portal struct {
 	h     http.Handler
 	mail  *testmail.Mailpit
 	clock *testClock
-	logs  *lockedBuffer
+	logs  *testproc.Buffer
 	staff client
 	// secrets are every raw token and password the test saw; none may be
 	// stored in an event or written to a log.
@@ -70,7 +58,7 @@ func newPortal(t *testing.T, configure ...func(*config.Config)) *portal {
 	t.Helper()
 	mp := testmail.Start(t)
 	clock := &testClock{t: time.Now().UTC().Truncate(time.Second)}
-	logs := &lockedBuffer{}
+	logs := &testproc.Buffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	a := testapp.NewWith(t, func(c *config.Config) {
 		c.SMTPURL = mp.SMTPURL()

@@ -24,6 +24,7 @@ import (
 	"github.com/portico-health/portico/internal/app"
 	"github.com/portico-health/portico/internal/sessions"
 	"github.com/portico-health/portico/internal/testapp"
+	"github.com/portico-health/portico/internal/testproc"
 )
 
 const (
@@ -54,25 +55,7 @@ type authFixture struct {
 	h      http.Handler
 	clock  *fakeClock
 	clinic commands.BootstrapResult
-	logs   *syncBuffer
-}
-
-// syncBuffer collects log lines from request goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	logs   *testproc.Buffer
 }
 
 // newAuthFixture opens Portico on a fresh database with one bootstrapped
@@ -87,7 +70,7 @@ func newAuthFixture(t *testing.T) *authFixture {
 		t.Fatal(err)
 	}
 	clock := &fakeClock{t: time.Date(2030, 3, 4, 9, 0, 0, 0, time.UTC)}
-	logs := &syncBuffer{}
+	logs := &testproc.Buffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	h := New(Deps{Logger: logger, Pool: a.Pool, Store: a.Store, Commands: a.Commands, Clock: clock.Now, Audit: a.Audit})
 	return &authFixture{t: t, a: a, h: h, clock: clock, clinic: res, logs: logs}

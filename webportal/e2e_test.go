@@ -48,18 +48,6 @@ func (c *testClock) Advance(d time.Duration) {
 	c.t = c.t.Add(d)
 }
 
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-func (l *lockedBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
-
 // chromium finds Debian's Chromium (or PORTICO_CHROMIUM). Without one the
 // test skips, saying why, unless CI asks for every end-to-end test
 // (PORTICO_REQUIRE_MAILPIT=1 or CI=true): then it fails.
@@ -165,7 +153,7 @@ func TestPortalInABrowser(t *testing.T) {
 	started := time.Now()
 	mp := testmail.Start(t)
 	clock := &testClock{t: time.Now().UTC().Truncate(time.Second)}
-	logs := &lockedBuffer{}
+	logs := &testproc.Buffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 
 	// The server's address is the portal's public URL, so the emailed links

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -23,6 +22,7 @@ import (
 	"github.com/portico-health/portico/domain/patient"
 	"github.com/portico-health/portico/eventstore"
 	"github.com/portico-health/portico/internal/testapp"
+	"github.com/portico-health/portico/internal/testproc"
 )
 
 // childEnv makes the test binary run portald's main instead of the tests:
@@ -460,26 +460,9 @@ type portald struct {
 	t      *testing.T
 	name   string
 	cmd    *exec.Cmd
-	out    *syncBuffer
+	out    *testproc.Buffer
 	exited chan struct{}
 	err    error // set before exited closes
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func (k *killTest) startPortald(instance string) *portald {
@@ -496,7 +479,7 @@ func (k *killTest) startPortald(instance string) *portald {
 	q := dbURL.Query()
 	q.Set("application_name", instance)
 	dbURL.RawQuery = q.Encode()
-	c := &portald{t: k.t, name: instance, out: &syncBuffer{}, exited: make(chan struct{})}
+	c := &portald{t: k.t, name: instance, out: &testproc.Buffer{}, exited: make(chan struct{})}
 	c.cmd = exec.Command(exe, "-test.run=^$")
 	env := []string{}
 	for _, kv := range os.Environ() {

@@ -17,7 +17,7 @@ import (
 // ready, the process is stopped when t ends, and its output is logged if t
 // failed. On an error the process is gone.
 func Run(t testing.TB, name, bin string, args []string, ready func() bool) error {
-	var out syncBuffer
+	var out Buffer
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = &out, &out
 	cmd.SysProcAttr = sysProcAttr()
@@ -59,25 +59,27 @@ func Run(t testing.TB, name, bin string, args []string, ready func() bool) error
 	}
 }
 
-// syncBuffer collects a child's output, written by exec's copying goroutines.
-type syncBuffer struct {
+// Buffer is a bytes.Buffer safe for concurrent use: a child's output,
+// written by exec's copying goroutines, or a test's log read while
+// request goroutines write to it.
+type Buffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) {
+func (s *Buffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.Write(p)
 }
 
-func (s *syncBuffer) String() string {
+func (s *Buffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
 }
 
-func (s *syncBuffer) Len() int {
+func (s *Buffer) Len() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.Len()
