@@ -47,6 +47,6 @@ func blobsSweep(ctx context.Context, open func() (*app.App, error), args []strin
 		removed = fmt.Sprintf("would remove (dry run): %d", len(res.Orphans))
 	}
 	fmt.Fprintf(out, "files stored before %s: %d; referenced by events: %d; orphans: %d; %s\n",
-		time.Now().Add(-*olderThan).UTC().Format(time.RFC3339), res.Stored, res.Referenced, len(res.Orphans), removed)
+		res.Cutoff.UTC().Format(time.RFC3339), res.Stored, res.Referenced, len(res.Orphans), removed)
 	return nil
 }

@@ -36,10 +36,11 @@ func (a *App) UploadPolicy() blobstore.Policy {
 
 // BlobSweep is what SweepBlobs found and did.
 type BlobSweep struct {
-	Referenced int      // files the event log refers to
-	Stored     int      // files stored before the cutoff
-	Orphans    []string // of those, the ones no event refers to
-	Removed    []string // orphans removed (none in a dry run)
+	Cutoff     time.Time // files stored before this were considered
+	Referenced int       // files the event log refers to
+	Stored     int       // files stored before the cutoff
+	Orphans    []string  // of those, the ones no event refers to
+	Removed    []string  // orphans removed (none in a dry run)
 }
 
 // SweepBlobs removes uploaded files that no event refers to and that were
@@ -64,6 +65,7 @@ func (a *App) SweepBlobs(ctx context.Context, olderThan time.Duration, dryRun bo
 	// The stores date files by the wall clock (Postgres's now(), file
 	// times), whatever clock the commands were given.
 	cutoff := time.Now().Add(-olderThan)
+	res.Cutoff = cutoff
 	stored, err := a.Blobs.StoredBefore(ctx, cutoff)
 	if err != nil {
 		return res, err
